@@ -1,0 +1,150 @@
+"""Check and count a run of lines; the unit of work the validator runs in-process or on worker processes.
+
+A ``Chunk`` carries everything the validator needs from those lines in a compact, picklable form: findings
+(with line numbers relative to the chunk), and per-example figures in packed arrays.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from hashlib import blake2b
+
+from ftui.dataset.findings import Code, DataFile, Finding, severity_of
+from ftui.dataset.inspect import DataFormat, ExampleFacts, count_example_tokens, inspect_line
+from ftui.dataset.reader import MAX_LINE_BYTES, describe_size
+from ftui.dataset.tokens import load_counter
+
+# Per chunk, at most this many findings of one code travel back; the rest are only counted.
+MAX_FINDINGS_PER_CHUNK_CODE = 200
+_FORMAT_CODES = {DataFormat.CHAT: ord("c"), DataFormat.PREFERENCE: ord("p")}
+FORMAT_OF_CODE = {code: fmt for fmt, code in _FORMAT_CODES.items()}
+
+
+def text_digest(text: str) -> int:
+    """A stable 64-bit digest (the same in every process, unlike hash())."""
+    return int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+
+
+@dataclass(slots=True)
+class Chunk:
+    lines: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)  # findings counted but not sent, by code
+    invalid_lines: int = 0
+    blank_lines: int = 0
+    # One entry per valid example, in line order.
+    example_lines: array = field(default_factory=lambda: array("I"))
+    example_formats: bytearray = field(default_factory=bytearray)
+    example_keys: array = field(default_factory=lambda: array("Q"))
+    message_counts: array = field(default_factory=lambda: array("I"))
+    token_counts: array = field(default_factory=lambda: array("I"))
+    trainable_counts: array = field(default_factory=lambda: array("I"))
+    role_counts: Counter[str] = field(default_factory=Counter)
+    weight_zero_turns: int = 0
+    multi_turn_examples: int = 0
+    system_prompts: set[int] = field(default_factory=set)
+
+    def add_finding(self, item: Finding, per_code: Counter[str]) -> None:
+        per_code[item.code] += 1
+        if per_code[item.code] > MAX_FINDINGS_PER_CHUNK_CODE:
+            self.dropped[item.code] += 1
+        else:
+            self.findings.append(item)
+
+
+def _line_too_long(line: int, size: int, data_file: DataFile) -> Finding:
+    return Finding(
+        code=Code.LINE_TOO_LONG,
+        severity=severity_of(Code.LINE_TOO_LONG),
+        file=data_file,
+        line=line,
+        message=f"The line is {describe_size(size)} long, more than the {describe_size(MAX_LINE_BYTES)} ftui reads "
+        "as one example (a training example is at most a few hundred KB). It was skipped. "
+        "Check that the file has one JSON object per line.",
+    )
+
+
+def _blank_line(line: int, data_file: DataFile) -> Finding:
+    return Finding(
+        code=Code.BLANK_LINE,
+        severity=severity_of(Code.BLANK_LINE),
+        file=data_file,
+        line=line,
+        message="Blank line: it is skipped. Remove it to keep line numbers meaningful.",
+    )
+
+
+def inspect_lines(
+    lines: list[bytes], first_line: int, data_file: DataFile, overlong: dict[int, int] | None = None
+) -> tuple[Chunk, list[ExampleFacts]]:
+    """Run every line rule over ``lines`` (numbered from ``first_line``); token counts are left for ``count_into``."""
+    chunk = Chunk(lines=len(lines))
+    per_code: Counter[str] = Counter()
+    examples: list[ExampleFacts] = []
+    overlong = overlong or {}
+    for offset, raw in enumerate(lines):
+        line = first_line + offset
+        if line in overlong:
+            chunk.invalid_lines += 1
+            chunk.add_finding(_line_too_long(line, overlong[line], data_file), per_code)
+            continue
+        if not raw or raw.isspace():
+            chunk.blank_lines += 1
+            chunk.add_finding(_blank_line(line, data_file), per_code)
+            continue
+        result = inspect_line(raw, line, data_file)
+        for item in result.findings:
+            chunk.add_finding(item, per_code)
+        facts = result.facts
+        if facts is None:
+            if result.has_error:
+                chunk.invalid_lines += 1
+            continue
+        examples.append(facts)
+        chunk.example_lines.append(line)
+        chunk.example_formats.append(_FORMAT_CODES[facts.format])
+        chunk.example_keys.append(facts.dedupe_key)
+        chunk.message_counts.append(len(facts.messages))
+        chunk.role_counts.update(facts.roles)
+        chunk.weight_zero_turns += facts.weight_zero_turns
+        if facts.assistant_turns > 1:
+            chunk.multi_turn_examples += 1
+        if facts.system_prompt is not None:
+            chunk.system_prompts.add(text_digest(" ".join(facts.system_prompt.split())))
+    return chunk, examples
+
+
+def count_into(chunk: Chunk, examples: list[ExampleFacts], tokenizer: str, cache: dict[str, int]) -> Chunk:
+    count = load_counter(tokenizer).count
+    for facts in examples:
+        total, trainable = count_example_tokens(facts, count, cache)
+        chunk.token_counts.append(total)
+        chunk.trainable_counts.append(trainable)
+    return chunk
+
+
+_worker_cache: dict[str, int] = {}
+
+
+def analyze_range(path: str, start: int, end: int, data_file: DataFile, tokenizer: str) -> Chunk:
+    """Worker-process entry point: every rule and token count for the lines in bytes [start, end) of ``path``.
+
+    ``start`` and ``end`` fall on line starts. Line numbers in the result are relative: the first line is 1.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    overlong: dict[int, int] = {}
+    for index, raw in enumerate(lines):
+        if len(raw) > MAX_LINE_BYTES:
+            overlong[index + 1] = len(raw)
+            lines[index] = b""
+        elif raw.endswith(b"\r"):
+            lines[index] = raw[:-1]
+    chunk, examples = inspect_lines(lines, 1, data_file, overlong)
+    return count_into(chunk, examples, tokenizer, _worker_cache)
