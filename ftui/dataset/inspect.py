@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ftui.dataset.findings import Code, DataFile, Finding, Severity, severity_of
-from ftui.dataset.sensitive import DESCRIPTIONS, find_sensitive, line_may_contain_sensitive
+from ftui.dataset.sensitive import DESCRIPTIONS, STRUCTURAL_KEYS, find_sensitive, line_may_contain_sensitive
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call"})
@@ -103,7 +103,7 @@ def _type_name(value: Any) -> str:
 
 def _json_error_message(raw: bytes, exc: orjson.JSONDecodeError) -> str:
     text = str(exc)
-    if "recursion" in text.lower():
+    if "recursion" in text.lower() or "depth" in text.lower():
         return "The JSON nests too deeply to be a training example. Each line must be one flat example object."
     if "utf-8" in text.lower():
         return "The line is not valid UTF-8 text. Re-save the file as UTF-8."
@@ -380,7 +380,7 @@ def _scan_sensitive(obj: Any, location: str, out: _Line) -> None:
             _scan_sensitive(item, f"{location}[{index}]", out)
     elif isinstance(obj, dict):
         for key, value in obj.items():
-            if key not in ("role", "type", "id", "tool_call_id", "weight"):
+            if key not in STRUCTURAL_KEYS:
                 _scan_sensitive(value, f"{location}.{key}" if location else key, out)
 
 

@@ -135,3 +135,21 @@ def redact(text: str, spans: list[SensitiveSpan] | None = None) -> str:
         cursor = span.end
     pieces.append(text[cursor:])
     return "".join(pieces)
+
+
+# Keys whose values are identifiers or structure, never free text: not scanned, never redacted.
+STRUCTURAL_KEYS = frozenset({"role", "type", "id", "tool_call_id", "weight"})
+
+
+def redact_value(value: object, counts: dict[SensitiveKind, int]) -> object:
+    """A copy of a parsed JSON value with sensitive spans in its free-text strings replaced; ``counts`` is updated."""
+    if isinstance(value, str):
+        spans = find_sensitive(value)
+        for span in spans:
+            counts[span.kind] = counts.get(span.kind, 0) + 1
+        return redact(value, spans) if spans else value
+    if isinstance(value, list):
+        return [redact_value(item, counts) for item in value]
+    if isinstance(value, dict):
+        return {key: item if key in STRUCTURAL_KEYS else redact_value(item, counts) for key, item in value.items()}
+    return value

@@ -1,0 +1,209 @@
+"""Fixes that write new files: split off a validation set, clean a file, copy the bundled sample.
+
+None of them touches its input. Each writes atomically and refuses to replace an existing file unless asked.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import orjson
+
+from ftui.catalog import ModelCard
+from ftui.dataset.findings import Code
+from ftui.dataset.inspect import count_example_tokens, dedupe_key, inspect_line
+from ftui.dataset.reader import read_all_lines
+from ftui.dataset.sensitive import DESCRIPTIONS, SensitiveKind, redact_value
+from ftui.dataset.tokens import load_counter
+from ftui.fsutil import atomic_writer, check_output
+
+SAMPLE_NAME = "support"
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".jsonl.gz", ".json.gz", ".gz", ".jsonl", ".json"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def derived_path(source: Path, label: str) -> Path:
+    """``data.jsonl`` -> ``data.<label>.jsonl`` beside it."""
+    return source.with_name(f"{_stem(source)}.{label}.jsonl")
+
+
+def _list_lines(numbers: list[int], limit: int = 12) -> str:
+    shown = ", ".join(str(n) for n in numbers[:limit])
+    return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
+
+
+@dataclass
+class SplitResult:
+    training_path: Path
+    validation_path: Path
+    training_examples: int
+    validation_examples: int
+    seed: int
+    blank_lines_dropped: int
+
+    def summary(self) -> str:
+        total = self.training_examples + self.validation_examples
+        text = (
+            f"Split {total} lines with seed {self.seed}: {self.training_examples} to {self.training_path}, "
+            f"{self.validation_examples} to {self.validation_path}."
+        )
+        if self.blank_lines_dropped:
+            text += f" Dropped {self.blank_lines_dropped} blank lines."
+        return text + " The input file was not changed."
+
+
+def split_dataset(
+    source: Path,
+    *,
+    validation_fraction: float,
+    seed: int | None = None,
+    training_out: Path | None = None,
+    validation_out: Path | None = None,
+    force: bool = False,
+) -> SplitResult:
+    """Move a random ``validation_fraction`` of the lines into a validation file; the same seed, the same split.
+
+    Lines keep their original order in both outputs. Memory holds line numbers only.
+    """
+    if not 0 < validation_fraction < 1:
+        raise ValueError("--validation-fraction must be between 0 and 1, for example 0.1")
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    training_out = training_out or derived_path(source, "train")
+    validation_out = validation_out or derived_path(source, "validation")
+    if training_out == validation_out:
+        raise ValueError("the training and validation outputs must be different files")
+    for output in (training_out, validation_out):
+        check_output(output, force=force, inputs=(source,))
+    kept = [number for number, raw in read_all_lines(source) if raw.strip()]
+    blank = 0
+    if len(kept) < 2:
+        raise ValueError(f"{source} has {len(kept)} non-blank lines; splitting needs at least 2")
+    shuffled = kept.copy()
+    random.Random(seed).shuffle(shuffled)
+    validation_count = min(len(kept) - 1, max(1, round(validation_fraction * len(kept))))
+    validation_lines = set(shuffled[:validation_count])
+    with atomic_writer(training_out) as training, atomic_writer(validation_out) as validation:
+        for number, raw in read_all_lines(source):
+            if not raw.strip():
+                blank += 1
+                continue
+            (validation if number in validation_lines else training).write(raw + b"\n")
+    return SplitResult(training_out, validation_out, len(kept) - validation_count, validation_count, seed, blank)
+
+
+@dataclass
+class CleanResult:
+    output: Path
+    kept: int = 0
+    invalid_lines: list[int] = field(default_factory=list)
+    duplicate_lines: list[int] = field(default_factory=list)
+    too_long_lines: list[int] = field(default_factory=list)
+    blank_lines: int = 0
+    redacted: dict[SensitiveKind, int] = field(default_factory=dict)
+    redacted_examples: int = 0
+
+    def summary(self) -> str:
+        total = self.kept + len(self.invalid_lines) + len(self.duplicate_lines) + len(self.too_long_lines)
+        parts = [f"Wrote {self.output}: kept {self.kept} of {total} examples."]
+        if self.invalid_lines:
+            parts.append(
+                f"Dropped {len(self.invalid_lines)} lines with errors (lines {_list_lines(self.invalid_lines)})."
+            )
+        if self.too_long_lines:
+            parts.append(
+                f"Dropped {len(self.too_long_lines)} examples over the model's token limit "
+                f"(lines {_list_lines(self.too_long_lines)})."
+            )
+        if self.duplicate_lines:
+            parts.append(f"Removed {len(self.duplicate_lines)} duplicates (lines {_list_lines(self.duplicate_lines)}).")
+        if self.blank_lines:
+            parts.append(f"Dropped {self.blank_lines} blank lines.")
+        if self.redacted:
+            kinds = ", ".join(f"{n} {DESCRIPTIONS[kind].split(' ', 1)[1]}" for kind, n in self.redacted.items())
+            parts.append(f"Redacted {sum(self.redacted.values())} spans in {self.redacted_examples} examples: {kinds}.")
+        if len(parts) == 1:
+            parts.append("Nothing needed changing.")
+        parts.append("The input file was not changed.")
+        return " ".join(parts)
+
+
+def clean_dataset(
+    source: Path,
+    *,
+    output: Path | None = None,
+    model: ModelCard | None = None,
+    redact: bool = True,
+    deduplicate: bool = True,
+    force: bool = False,
+) -> CleanResult:
+    """Write a copy without invalid lines or duplicates, with sensitive data replaced by typed placeholders.
+
+    With ``model``, examples longer than its per-example limit are dropped too (the service would truncate them).
+    """
+    output = output or derived_path(source, "clean")
+    check_output(output, force=force, inputs=(source,))
+    result = CleanResult(output=output)
+    seen: set[int] = set()
+    limit = model.training_context_limit if model else None
+    counter = load_counter(model.tokenizer) if model and limit else None
+    cache: dict[str, int] = {}
+    with atomic_writer(output) as sink:
+        for number, raw in read_all_lines(source):
+            if not raw.strip():
+                result.blank_lines += 1
+                continue
+            inspected = inspect_line(raw, number)
+            if inspected.has_error or inspected.facts is None:
+                result.invalid_lines.append(number)
+                continue
+            if counter is not None and limit is not None:
+                tokens, _ = count_example_tokens(inspected.facts, counter.count, cache)
+                if tokens > limit:
+                    result.too_long_lines.append(number)
+                    continue
+            if deduplicate:
+                key = dedupe_key(raw)
+                if key in seen:
+                    result.duplicate_lines.append(number)
+                    continue
+                seen.add(key)
+            line = raw
+            if redact and any(f.code is Code.SENSITIVE_DATA for f in inspected.findings):
+                counts: dict[SensitiveKind, int] = {}
+                line = orjson.dumps(redact_value(orjson.loads(raw), counts))
+                for kind, n in counts.items():
+                    result.redacted[kind] = result.redacted.get(kind, 0) + n
+                result.redacted_examples += 1
+            sink.write(line + b"\n")
+            result.kept += 1
+    return result
+
+
+def sample_files() -> tuple[Path, Path]:
+    """Paths of the bundled sample dataset (training, validation) inside the installed package."""
+    folder = resources.files("ftui.data").joinpath("samples", SAMPLE_NAME)
+    return Path(str(folder.joinpath("train.jsonl"))), Path(str(folder.joinpath("validation.jsonl")))
+
+
+def copy_sample(destination: Path, *, force: bool = False) -> tuple[Path, Path]:
+    """Copy the sample dataset into ``destination`` as northwind-train.jsonl and northwind-validation.jsonl."""
+    training, validation = sample_files()
+    targets = (destination / "northwind-train.jsonl", destination / "northwind-validation.jsonl")
+    for target in targets:
+        check_output(target, force=force)
+    destination.mkdir(parents=True, exist_ok=True)
+    for source, target in zip((training, validation), targets, strict=True):
+        with atomic_writer(target) as sink, source.open("rb") as handle:
+            shutil.copyfileobj(handle, sink)
+    return targets

@@ -1,0 +1,139 @@
+"""Plain-text renderings of validation reports and model cards, for the terminal and for logs."""
+
+from __future__ import annotations
+
+import textwrap
+
+from ftui.catalog import TASK_LABELS, ModelCard
+from ftui.dataset.findings import Finding, Severity
+from ftui.dataset.validator import Distribution, FileStats, ValidationReport
+
+MAX_LISTED_PER_SEVERITY = 50
+
+
+def _number(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def _distribution(value: Distribution | None) -> str:
+    if value is None:
+        return "-"
+    return f"{_number(value.min)} / {_number(value.median)} / {_number(value.p90)} / {_number(value.max)}"
+
+
+def _finding_line(item: Finding) -> str:
+    return f"  {item.where()}: {item.message} [{item.code}]"
+
+
+def _findings_section(title: str, items: list[Finding], total: int) -> list[str]:
+    if not total:
+        return []
+    lines = [f"{title} ({total:,})"]
+    lines.extend(_finding_line(item) for item in items[:MAX_LISTED_PER_SEVERITY])
+    hidden = total - min(len(items), MAX_LISTED_PER_SEVERITY)
+    if hidden > 0:
+        lines.append(f"  ... and {hidden:,} more (--json lists up to 1,000 of each kind)")
+    return [*lines, ""]
+
+
+def _stat_rows(training: FileStats, validation: FileStats | None) -> list[tuple[str, str, str]]:
+    def row(label: str, render) -> tuple[str, str, str]:
+        return label, render(training), render(validation) if validation else ""
+
+    return [
+        row("lines", lambda s: _number(s.lines)),
+        row("valid examples", lambda s: _number(s.examples)),
+        row("lines with errors", lambda s: _number(s.invalid_lines)),
+        row("messages / example (min/med/p90/max)", lambda s: _distribution(s.messages_per_example)),
+        row("tokens / example", lambda s: _distribution(s.tokens_per_example)),
+        row("trainable tokens / example", lambda s: _distribution(s.trainable_tokens_per_example)),
+        row("total tokens", lambda s: _number(s.total_tokens)),
+        row("trainable tokens", lambda s: _number(s.trainable_tokens)),
+        row("examples over the token limit", lambda s: _number(s.examples_over_limit)),
+        row("distinct system prompts", lambda s: _number(s.distinct_system_prompts)),
+        row("multi-turn examples", lambda s: f"{_number(s.multi_turn_examples)} ({s.multi_turn_share:.0%})"),
+        row("assistant turns with weight 0", lambda s: _number(s.weight_zero_turns)),
+        row("messages by role", lambda s: ", ".join(f"{k} {v:,}" for k, v in sorted(s.role_counts.items())) or "-"),
+    ]
+
+
+def render_report(report: ValidationReport) -> str:
+    training, validation = report.training, report.validation
+    files = training.path + (f" + {validation.path}" if validation else "")
+    tokenizer = report.tokenizer.name + ("" if report.tokenizer.exact else " (estimated counts)")
+    lines = [f"ftui validate: {files}", f"model {report.model}, tokenizer {tokenizer}", ""]
+    if report.cancelled:
+        lines.append("Cancelled before the end of the file; the figures below are partial.")
+    elif report.errors:
+        lines.append(
+            f"FAILED: {report.errors:,} errors, {report.warnings:,} warnings. Fix the errors before uploading."
+        )
+    elif report.warnings:
+        lines.append(f"OK with {report.warnings:,} warnings.")
+    else:
+        lines.append("OK: no problems found.")
+    lines.append("")
+    errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    warnings = [f for f in report.findings if f.severity is Severity.WARNING]
+    lines += _findings_section("Errors", errors, report.errors)
+    lines += _findings_section("Warnings", warnings, report.warnings)
+    rows = _stat_rows(training, validation)
+    width = max(len(label) for label, _, _ in rows)
+    value_width = max(len(value) for _, value, _ in rows)
+    header = f"{'Statistics':<{width}}  {'training':>{value_width}}" + ("  validation" if validation else "")
+    lines.append(header)
+    for label, train_value, validation_value in rows:
+        lines.append(f"{label:<{width}}  {train_value:>{value_width}}  {validation_value}".rstrip())
+    lines.append("")
+    epochs = f"{report.n_epochs} epochs" + (" (auto)" if report.n_epochs_auto else "")
+    cost = f", about ${report.estimated_cost_usd:,.2f} at list price" if report.estimated_cost_usd is not None else ""
+    lines.append(f"Billable training tokens: {report.billable_tokens:,} for {epochs}{cost}.")
+    if report.tokenizer.note:
+        lines.append(report.tokenizer.note)
+    return "\n".join(lines)
+
+
+def _wrapped(label: str, text: str, width: int = 100) -> list[str]:
+    return textwrap.wrap(text, width=width, initial_indent=f"{label:<18}", subsequent_indent=" " * 18) or [label]
+
+
+def render_card(card: ModelCard) -> str:
+    def mark(field: str) -> str:
+        return " (unconfirmed)" if not card.is_confirmed(field) else ""
+
+    price = (
+        f"${card.training_price_per_1m_tokens:g} per 1M training tokens"
+        if card.training_price_per_1m_tokens is not None
+        else "not published per token"
+    )
+    if card.training_price_note:
+        price += f". {card.training_price_note}"
+    facts = [
+        ("Publisher", f"{card.publisher} ({card.family})"),
+        ("Available on", ", ".join(card.providers) + mark("providers")),
+        ("Tasks", ", ".join(TASK_LABELS[t] for t in card.tasks) + mark("tasks")),
+        ("Methods", ", ".join(card.methods) + mark("methods")),
+        ("Context window", _number(card.context_window) + mark("context_window")),
+        (
+            "Training limit",
+            f"{_number(card.training_context_limit)} tokens per example" + mark("training_context_limit"),
+        ),
+        ("Tokenizer", card.tokenizer + mark("tokenizer")),
+        ("Languages", ", ".join(card.languages) + mark("languages")),
+        ("Capabilities", card.capabilities + mark("capabilities")),
+        ("Pretraining data", card.pretraining_data + mark("pretraining_data")),
+        ("Limitations", card.limitations + mark("limitations")),
+        ("Biases", card.biases + mark("biases")),
+        ("License", card.license + mark("license")),
+        ("Training price", price + mark("training_price_per_1m_tokens")),
+    ]
+    lines = [f"{card.name}  [{card.id}]", ""]
+    for label, text in facts:
+        lines += _wrapped(label, text)
+    if card.sources:
+        lines += ["", "Sources:", *(f"  {source}" for source in card.sources)]
+    return "\n".join(lines)
