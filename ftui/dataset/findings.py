@@ -15,6 +15,7 @@ class Severity(StrEnum):
 class Code(StrEnum):
     # File-level problems.
     EMPTY_FILE = "empty_file"
+    READ_ERROR = "read_error"
     BINARY_FILE = "binary_file"
     FILE_CHANGED = "file_changed"
     TOO_FEW_EXAMPLES = "too_few_examples"

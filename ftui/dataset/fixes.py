@@ -20,7 +20,7 @@ from ftui.dataset.inspect import count_example_tokens, dedupe_key, inspect_line
 from ftui.dataset.reader import read_all_lines
 from ftui.dataset.sensitive import DESCRIPTIONS, SensitiveKind, redact_value
 from ftui.dataset.tokens import load_counter
-from ftui.fsutil import atomic_writer, check_output
+from ftui.fsutil import atomic_writer, check_output, same_file
 
 SAMPLE_NAME = "support"
 
@@ -51,6 +51,7 @@ class SplitResult:
     validation_examples: int
     seed: int
     blank_lines_dropped: int
+    overlong_lines_dropped: list[int] = field(default_factory=list)
 
     def summary(self) -> str:
         total = self.training_examples + self.validation_examples
@@ -60,6 +61,11 @@ class SplitResult:
         )
         if self.blank_lines_dropped:
             text += f" Dropped {self.blank_lines_dropped} blank lines."
+        if self.overlong_lines_dropped:
+            text += (
+                f" Dropped {len(self.overlong_lines_dropped)} lines over 16 MB, too long to be examples "
+                f"(lines {_list_lines(self.overlong_lines_dropped)})."
+            )
         return text + " The input file was not changed."
 
 
@@ -81,12 +87,13 @@ def split_dataset(
     seed = secrets.randbelow(2**31) if seed is None else seed
     training_out = training_out or derived_path(source, "train")
     validation_out = validation_out or derived_path(source, "validation")
-    if training_out == validation_out:
+    if training_out == validation_out or same_file(training_out, validation_out):
         raise ValueError("the training and validation outputs must be different files")
     for output in (training_out, validation_out):
         check_output(output, force=force, inputs=(source,))
-    kept = [number for number, raw in read_all_lines(source) if raw.strip()]
+    kept = [number for number, raw in read_all_lines(source) if raw is not None and raw.strip()]
     blank = 0
+    overlong: list[int] = []
     if len(kept) < 2:
         raise ValueError(f"{source} has {len(kept)} non-blank lines; splitting needs at least 2")
     shuffled = kept.copy()
@@ -95,11 +102,15 @@ def split_dataset(
     validation_lines = set(shuffled[:validation_count])
     with atomic_writer(training_out) as training, atomic_writer(validation_out) as validation:
         for number, raw in read_all_lines(source):
-            if not raw.strip():
+            if raw is None:
+                overlong.append(number)
+            elif not raw.strip():
                 blank += 1
-                continue
-            (validation if number in validation_lines else training).write(raw + b"\n")
-    return SplitResult(training_out, validation_out, len(kept) - validation_count, validation_count, seed, blank)
+            else:
+                (validation if number in validation_lines else training).write(raw + b"\n")
+    return SplitResult(
+        training_out, validation_out, len(kept) - validation_count, validation_count, seed, blank, overlong
+    )
 
 
 @dataclass
@@ -160,6 +171,9 @@ def clean_dataset(
     cache: dict[str, int] = {}
     with atomic_writer(output) as sink:
         for number, raw in read_all_lines(source):
+            if raw is None:
+                result.invalid_lines.append(number)
+                continue
             if not raw.strip():
                 result.blank_lines += 1
                 continue
@@ -172,16 +186,18 @@ def clean_dataset(
                 if tokens > limit:
                     result.too_long_lines.append(number)
                     continue
+            line = raw
+            counts: dict[SensitiveKind, int] = {}
+            if redact and any(f.code is Code.SENSITIVE_DATA for f in inspected.findings):
+                line = orjson.dumps(redact_value(orjson.loads(raw), counts))
+            # Duplicates are judged after redaction: lines that differ only in personal data become one.
             if deduplicate:
-                key = dedupe_key(raw)
+                key = dedupe_key(line)
                 if key in seen:
                     result.duplicate_lines.append(number)
                     continue
                 seen.add(key)
-            line = raw
-            if redact and any(f.code is Code.SENSITIVE_DATA for f in inspected.findings):
-                counts: dict[SensitiveKind, int] = {}
-                line = orjson.dumps(redact_value(orjson.loads(raw), counts))
+            if counts:
                 for kind, n in counts.items():
                     result.redacted[kind] = result.redacted.get(kind, 0) + n
                 result.redacted_examples += 1
@@ -199,6 +215,8 @@ def sample_files() -> tuple[Path, Path]:
 def copy_sample(destination: Path, *, force: bool = False) -> tuple[Path, Path]:
     """Copy the sample dataset into ``destination`` as northwind-train.jsonl and northwind-validation.jsonl."""
     training, validation = sample_files()
+    if destination.exists() and not destination.is_dir():
+        raise ValueError(f"{destination} is a file; give a folder to copy the sample into")
     targets = (destination / "northwind-train.jsonl", destination / "northwind-validation.jsonl")
     for target in targets:
         check_output(target, force=force)

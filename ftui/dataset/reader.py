@@ -106,9 +106,7 @@ def iter_blocks(handle: BinaryIO, info: FileInfo) -> Iterator[Block]:
         try:
             chunk = stream.read(FIRST_BLOCK_BYTES if first else BLOCK_BYTES)
         except (OSError, EOFError, zlib.error) as exc:
-            raise DatasetFileError(
-                f"{info.path}: reading failed ({exc}). The file may be corrupt or truncated."
-            ) from None
+            raise DatasetFileError(f"reading stopped ({exc}); the file is corrupt or truncated") from None
         if first and chunk.startswith(BOM):
             chunk = chunk[len(BOM) :]
         first = False
@@ -159,12 +157,14 @@ def iter_blocks(handle: BinaryIO, info: FileInfo) -> Iterator[Block]:
             return
 
 
-def read_all_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(line number, raw line) for every line of a dataset file, streaming. Overlong lines come back empty."""
+def read_all_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, raw line) for every line of a dataset file, streaming; None for a line over MAX_LINE_BYTES."""
     handle, info = open_dataset(path)
     with handle:
         for block in iter_blocks(handle, info):
-            yield from enumerate(block.lines, start=block.first_line)
+            overlong = {line for line, _ in block.overlong}
+            for number, raw in enumerate(block.lines, start=block.first_line):
+                yield number, None if number in overlong else raw
 
 
 def bytes_size(path: Path) -> int:

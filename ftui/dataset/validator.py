@@ -28,6 +28,7 @@ from ftui.catalog import DEFAULT_TARGET_MODEL, Method, ModelCard, load_catalog
 from ftui.dataset.analysis import FORMAT_OF_CODE, Chunk, analyze_range, count_into, inspect_lines
 from ftui.dataset.findings import Code, DataFile, Finding, Progress, Severity, finding, severity_of
 from ftui.dataset.inspect import DataFormat
+from ftui.dataset.keyindex import KeyIndex
 from ftui.dataset.reader import (
     MAX_LINE_BYTES,
     Block,
@@ -182,7 +183,7 @@ class _FileRun:
     data_file: DataFile
     info: FileInfo
     target: Target
-    seen_examples: dict[int, int]  # dedupe key -> line (negative for validation lines), shared by both files
+    seen_examples: KeyIndex  # dedupe key -> line (negative for validation lines), shared by both files
     tally: _Tally
     stats: FileStats = field(init=False)
     exact_tokens: bool = True
@@ -229,10 +230,8 @@ class _FileRun:
                 stats.invalid_lines += 1
                 listed.extend(self._mixed_format(line, example_format))
                 continue
-            earlier = seen.get(key)
-            if earlier is None:
-                seen[key] = line if self.data_file is DataFile.TRAINING else -line
-            else:
+            earlier = seen.setdefault(key, line if self.data_file is DataFile.TRAINING else -line)
+            if earlier is not None:
                 listed.extend(self._duplicate(line, earlier))
             tokens = chunk.token_counts[index]
             self.message_counts.append(chunk.message_counts[index])
@@ -290,6 +289,13 @@ class _FileRun:
             update["severity"] = Severity.WARNING  # an estimate alone should not block a job
         return self.emit(item.model_copy(update=update))
 
+    def read_failed(self, exc: DatasetFileError) -> list[Finding]:
+        return self.emit_new(
+            Code.READ_ERROR,
+            f"Only part of the file could be read: {exc}. Lines after line {self.stats.lines} were not checked. "
+            "Re-create or re-download the file.",
+        )
+
     def mark_binary(self) -> list[Finding]:
         self.stats.invalid_lines += 1
         return self.emit_new(
@@ -310,7 +316,8 @@ class _FileRun:
                 )
             )
         stats = self.stats
-        if stats.lines == stats.blank_lines and not self.file_codes.get(Code.BINARY_FILE):
+        unreadable = self.file_codes[Code.BINARY_FILE] or self.file_codes[Code.READ_ERROR]
+        if stats.lines == stats.blank_lines and not unreadable:
             what = "is empty (0 bytes)" if self.info.size == 0 else "holds only blank lines"
             listed.extend(self.emit_new(Code.EMPTY_FILE, f"The file {what}. Add one JSON example per line."))
         stats.format = self.format
@@ -322,7 +329,6 @@ class _FileRun:
         stats.distinct_system_prompts = len(self.system_prompts)
         stats.multi_turn_share = round(stats.multi_turn_examples / stats.examples, 4) if stats.examples else 0.0
         stats.role_counts = dict(self.role_counts)
-        stats.finding_counts = dict(self.file_codes)
         return listed
 
 
@@ -401,7 +407,7 @@ class Validation:
             except DatasetFileError:
                 opened[0][0].close()
                 raise
-        seen: dict[int, int] = {}
+        seen = KeyIndex()
         tally = _Tally()
         runs: list[_FileRun] = []
         for (handle, info), data_file in zip(opened, (DataFile.TRAINING, DataFile.VALIDATION), strict=False):
@@ -428,7 +434,7 @@ class Validation:
                 else:
                     yield from self._stream_sequential(run, blocks)
         except DatasetFileError as exc:
-            yield from run.emit_new(Code.FILE_CHANGED, str(exc))
+            yield from run.read_failed(exc)
         yield from run.finish(check_changes=not self.cancelled)
         yield Progress(file=run.data_file, bytes_read=info.size, bytes_total=info.size)
 
@@ -515,6 +521,8 @@ class Validation:
         tokens = training.token_counts if training else array("I")
         billable = billable_tokens(tokens, n_epochs, card.training_context_limit)
         price = card.training_price_per_1m_tokens
+        for run in runs:
+            run.stats.finding_counts = dict(run.file_codes)  # file-level findings come after finish()
         findings = sorted(tally.kept, key=lambda f: (f.file is not DataFile.TRAINING, f.line or 0))
         return ValidationReport(
             model=card.id,

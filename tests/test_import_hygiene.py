@@ -1,0 +1,34 @@
+"""Domain modules import no TUI and no network code (checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+DOMAIN_MODULES = ("ftui.catalog", "ftui.dataset.validator", "ftui.dataset.fixes", "ftui.estimates", "ftui.report")
+FORBIDDEN_PREFIXES = ("textual", "httpx", "openai")
+
+PROBE = f"""
+import importlib, json, sys
+for name in {DOMAIN_MODULES!r}:
+    importlib.import_module(name)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_domain_modules_import_no_tui_or_network_code():
+    completed = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    loaded = json.loads(completed.stdout)
+    assert set(DOMAIN_MODULES) <= set(loaded)
+    offending = [name for name in loaded if name.startswith(FORBIDDEN_PREFIXES)]
+    assert offending == [], offending
+
+
+def test_the_tui_and_api_packages_are_installed():
+    """The check above means something only if the TUI and API packages (declared dependencies) are importable."""
+    probe = "import importlib.util as u; print([m for m in ('textual', 'openai') if u.find_spec(m) is None])"
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
