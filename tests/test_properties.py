@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ftui.dataset.findings import Code, DataFile, Severity, severity_of
-from ftui.dataset.inspect import DataFormat, LineResult, count_example_tokens, inspect_line
+from ftui.dataset.inspect import LineResult, count_example_tokens, inspect_line
 from ftui.dataset.sensitive import PLACEHOLDERS, SensitiveKind, find_sensitive, redact
 from ftui.dataset.tokens import estimate_tokens, load_counter
 from ftui.dataset.validator import validate_to_report
@@ -366,7 +367,7 @@ def check_spans(text: str) -> None:
         assert isinstance(span.kind, SensitiveKind)
     starts = [span.start for span in spans]
     assert starts == sorted(starts)
-    for earlier, later in zip(spans, spans[1:], strict=False):
+    for earlier, later in pairwise(spans):
         assert earlier.end <= later.start, f"overlapping spans {earlier} and {later}"
     assert find_sensitive(text) == spans  # deterministic
 

@@ -689,7 +689,9 @@ def test_valid_preference_example() -> None:
     [
         pytest.param(preference(input_messages="What is the capital?"), "input", id="input-not-object"),
         pytest.param(preference(input_messages=[SYSTEM, USER]), "input", id="input-a-list"),
-        pytest.param(preference(preferred={"role": "assistant", "content": "Oslo."}), "preferred_output", id="output-not-list"),
+        pytest.param(
+            preference(preferred={"role": "assistant", "content": "Oslo."}), "preferred_output", id="output-not-list"
+        ),
         pytest.param(preference(non_preferred=[]), "non_preferred_output", id="output-empty"),
         pytest.param(
             preference(non_preferred=[{"role": "user", "content": "Bergen"}]),
@@ -730,7 +732,10 @@ def test_identical_preference_ignores_whitespace() -> None:
     preferred = [{"role": "assistant", "content": "Oslo is the capital."}]
     spaced = [{"role": "assistant", "content": "Oslo is  the capital. "}]
     assert_flagged(
-        preference(preferred=preferred, non_preferred=spaced), Code.IDENTICAL_PREFERENCE, WARNING, "non_preferred_output"
+        preference(preferred=preferred, non_preferred=spaced),
+        Code.IDENTICAL_PREFERENCE,
+        WARNING,
+        "non_preferred_output",
     )
 
 
@@ -865,6 +870,14 @@ def test_too_few_examples_for_a_cloud_model(tmp_path: Path) -> None:
     assert not report.ok
 
 
+def test_finding_counts_include_file_level_findings(tmp_path: Path) -> None:
+    # File-level findings (too_few_examples here) are emitted after a file's own pass; they must still be counted
+    # in that file's finding_counts, which must agree with report.errors + report.warnings.
+    report = validate(write_jsonl(tmp_path / "train.jsonl", [example(i) for i in range(9)]), model="gpt-4o-mini")
+    assert report.training.finding_counts == {"too_few_examples": 1}
+    assert sum(report.training.finding_counts.values()) == report.errors + report.warnings
+
+
 def test_invalid_lines_do_not_count_towards_the_minimum(tmp_path: Path) -> None:
     lines: list[Any] = [example(i) for i in range(9)] + [b"{not json"]
     report = validate(write_jsonl(tmp_path / "train.jsonl", lines), model="gpt-4o-mini")
@@ -928,7 +941,9 @@ def test_too_many_tokens(tmp_path: Path) -> None:
 
 
 def test_no_too_many_tokens_under_the_limit(tmp_path: Path) -> None:
-    report = validate(write_jsonl(tmp_path / "train.jsonl", [example(i) for i in range(10)]), model=_small_limit_card(50))
+    report = validate(
+        write_jsonl(tmp_path / "train.jsonl", [example(i) for i in range(10)]), model=_small_limit_card(50)
+    )
     assert report.training.tokens_per_example is not None
     assert report.training.tokens_per_example.max <= 50
     assert Code.TOO_MANY_TOKENS not in report_codes(report)
@@ -1059,9 +1074,15 @@ def test_overlong_last_line_without_newline(tmp_path: Path) -> None:
     assert report.training.examples == 10
 
 
-def test_line_at_the_limit_is_read(tmp_path: Path) -> None:
-    report = validate(write_jsonl(tmp_path / "train.jsonl", [example(i) for i in range(10)]))
-    assert Code.LINE_TOO_LONG not in report_codes(report)
+@pytest.mark.parametrize(("extra", "code"), [(0, Code.MISSING_MESSAGES), (1, Code.LINE_TOO_LONG)])
+def test_line_length_limit_boundary(tmp_path: Path, extra: int, code: Code) -> None:
+    # A line of exactly MAX_LINE_BYTES is still parsed (here it holds a string where the messages list belongs);
+    # one byte more and it is skipped unread.
+    head, tail = b'{"messages": "', b'"}'
+    line = head + b"a" * (MAX_LINE_BYTES - len(head) - len(tail) + extra) + tail
+    assert len(line) == MAX_LINE_BYTES + extra
+    report = validate(write_jsonl(tmp_path / "train.jsonl", [*[example(i) for i in range(10)], line]))
+    assert [(f.code, f.line) for f in report.findings if f.line is not None] == [(code, 11)]
 
 
 def test_gzip_file_gives_the_same_report(tmp_path: Path) -> None:
@@ -1072,6 +1093,37 @@ def test_gzip_file_gives_the_same_report(tmp_path: Path) -> None:
     a, b = validate(plain), validate(packed)
     assert [(f.code, f.line) for f in a.findings] == [(f.code, f.line) for f in b.findings]
     assert a.training.model_dump(exclude={"path"}) == b.training.model_dump(exclude={"path"})
+
+
+def test_truncated_gzip_is_a_read_error(tmp_path: Path) -> None:
+    lines: list[Any] = [example(i) for i in range(3000)]
+    packed = gzip.compress(write_jsonl(tmp_path / "plain.jsonl", lines).read_bytes())
+    path = tmp_path / "train.jsonl.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    report = validate(path)
+    found = findings_of(report, Code.READ_ERROR)
+    assert [(f.severity, f.line) for f in found] == [(ERROR, None)]
+    assert Code.EMPTY_FILE not in report_codes(report)
+    assert 0 < report.training.lines < 3000  # what could be read was checked
+
+
+def test_file_changed_while_reading(tmp_path: Path) -> None:
+    path = _big_file(tmp_path)
+    run = Validation(path, model="gpt-4o-mini", workers=1)
+    events = []
+    for event in run.events():
+        events.append(event)
+        if isinstance(event, Progress) and len(events) < 10 and event.bytes_read < event.bytes_total:
+            with path.open("ab") as handle:  # another program appends while ftui reads
+                handle.write(dumps(example(99_999)) + b"\n")
+    changed = [e for e in events if isinstance(e, Finding) and e.code is Code.FILE_CHANGED]
+    assert [(f.severity, f.line) for f in changed] == [(WARNING, None)]
+    assert "size changed" in changed[0].message
+
+
+def test_unchanged_file_is_not_reported_as_changed(tmp_path: Path) -> None:
+    report = validate(_big_file(tmp_path))
+    assert Code.FILE_CHANGED not in report_codes(report)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -11,13 +11,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from hashlib import blake2b
 
-from ftui.dataset.findings import Code, DataFile, Finding, severity_of
+from ftui.dataset.findings import MAX_FINDINGS_PER_CODE, Code, DataFile, Finding, severity_of
 from ftui.dataset.inspect import DataFormat, ExampleFacts, count_example_tokens, inspect_line
 from ftui.dataset.reader import MAX_LINE_BYTES, describe_size
 from ftui.dataset.tokens import load_counter
 
-# Per chunk, at most this many findings of one code travel back; the rest are only counted.
-MAX_FINDINGS_PER_CHUNK_CODE = 200
 _FORMAT_CODES = {DataFormat.CHAT: ord("c"), DataFormat.PREFERENCE: ord("p")}
 FORMAT_OF_CODE = {code: fmt for fmt, code in _FORMAT_CODES.items()}
 
@@ -48,7 +46,8 @@ class Chunk:
 
     def add_finding(self, item: Finding, per_code: Counter[str]) -> None:
         per_code[item.code] += 1
-        if per_code[item.code] > MAX_FINDINGS_PER_CHUNK_CODE:
+        # The report's own per-code limit: so the listed findings are the same whatever the number of workers.
+        if per_code[item.code] > MAX_FINDINGS_PER_CODE:
             self.dropped[item.code] += 1
         else:
             self.findings.append(item)

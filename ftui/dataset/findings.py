@@ -6,6 +6,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+# Findings of one code listed in a report; the rest are counted only.
+MAX_FINDINGS_PER_CODE = 1000
+
 
 class Severity(StrEnum):
     ERROR = "error"

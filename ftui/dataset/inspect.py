@@ -233,6 +233,7 @@ def _check_message(message: Any, location: str, out: _Line, seen: _Messages, tra
             f"Each message must be an object with 'role' and 'content', not {_type_name(message)}.",
             location,
         )
+        seen.roles.append("?")  # keeps roles aligned with message positions
         return
     role = message.get("role")
     if role is None:
@@ -341,7 +342,13 @@ def _check_messages(
             role = message.get("role")
             content = message.get("content")
             weight = message.get("weight", 1)
-            if type(content) is str and role in _SIMPLE_ROLES and type(weight) is int and (weight == 1 or weight == 0):
+            if (
+                type(content) is str
+                and type(role) is str
+                and role in _SIMPLE_ROLES
+                and type(weight) is int
+                and (weight == 1 or weight == 0)
+            ):
                 if role == "assistant":
                     seen.assistant_turns += 1
                     if weight or trainable_output:
@@ -439,7 +446,7 @@ def _chat_facts(obj: dict[str, Any], raw: bytes, out: _Line) -> ExampleFacts | N
             "No user message. Examples usually show the user's request the reply answers.",
             "messages",
         )
-    if roles[-1] != "assistant":
+    if roles[-1] not in ("assistant", "?"):
         out.add(
             Code.LAST_NOT_ASSISTANT,
             f"The last message is from {roles[-1]!r}, so nothing after it is learned. End with the assistant reply.",
@@ -576,8 +583,11 @@ def detect_format(obj: Any) -> DataFormat | None:
     return None
 
 
+UNPARSEABLE = object()
+
+
 def parse_line(raw: bytes, out: _Line) -> Any:
-    """The JSON object of a line, or None after recording why it is unusable."""
+    """The JSON value of a line, or UNPARSEABLE after recording why it is unusable."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -586,14 +596,14 @@ def parse_line(raw: bytes, out: _Line) -> Any:
             out.add(Code.NOT_UTF8, utf8_problem)
         else:
             out.add(Code.INVALID_JSON, _json_error_message(raw, exc))
-        return None
+        return UNPARSEABLE
 
 
 def inspect_line(raw: bytes, line: int, data_file: DataFile = DataFile.TRAINING) -> LineResult:
     """Check one raw line (without its line ending)."""
     out = _Line(line, data_file)
     obj = parse_line(raw, out)
-    if obj is None:
+    if obj is UNPARSEABLE:
         return LineResult(line, out.findings)
     if not isinstance(obj, dict):
         out.add(

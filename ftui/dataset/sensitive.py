@@ -6,6 +6,7 @@ JSON line decides whether a line needs the exact per-message scan at all; most l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -43,10 +44,10 @@ _PATTERNS: dict[SensitiveKind, str] = {
         r"|github_pat_[A-Za-z0-9_]{22,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}"
         r"|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
     ),
-    SensitiveKind.CARD_NUMBER: r"[0-9](?:[ -]?[0-9]){12,18}",
     SensitiveKind.NATIONAL_ID: (
         r"(?:[0-9]{3}-[0-9]{2}-[0-9]{4}|[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D])"
     ),
+    SensitiveKind.CARD_NUMBER: r"[0-9](?:[ -]?[0-9]){12,18}",
     SensitiveKind.IP_ADDRESS: (
         rf"(?:{_OCTET}(?:\.{_OCTET}){{3}}|{_HEX4}(?::{_HEX4}){{7}}|(?:{_HEX4}:){{1,6}}:(?:{_HEX4}:?){{1,6}}{_HEX4})"
     ),
@@ -55,6 +56,11 @@ _PATTERNS: dict[SensitiveKind, str] = {
         r"|\(?[0-9]{3}\)?[ .-][0-9]{3}[ .-][0-9]{4})"
     ),
 }
+
+# Card numbers are found as runs of digit groups, then every window of whole groups is Luhn-checked, so a card
+# next to other numbers (an expiry date, a phone number) is still found.
+_DIGIT_GROUPS = re2.compile(r"(?:^|[^A-Za-z0-9_])([0-9]+(?:[ -][0-9]+)*)(?:$|[^A-Za-z0-9_])")
+_GROUP = re2.compile(r"[0-9]+")
 
 # Exact patterns: whole tokens only.
 _EXACT = {
@@ -88,9 +94,6 @@ def _only_digits(text: str) -> str:
 
 
 def _plausible(kind: SensitiveKind, text: str) -> bool:
-    if kind is SensitiveKind.CARD_NUMBER:
-        digits = _only_digits(text)
-        return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn_valid(digits)
     if kind is SensitiveKind.PHONE:
         return 7 <= len(_only_digits(text)) <= 15
     if kind is SensitiveKind.NATIONAL_ID and text[0].isdigit():
@@ -104,10 +107,38 @@ def line_may_contain_sensitive(raw_line: bytes) -> bool:
     return _SCREEN.search(raw_line) is not None
 
 
-def find_sensitive(text: str) -> list[SensitiveSpan]:
-    """Exact spans of sensitive data in ``text``, non-overlapping, in text order."""
+def _card_spans(text: str, free: Callable[[int, int], bool]) -> list[SensitiveSpan]:
     spans: list[SensitiveSpan] = []
+    for run in _DIGIT_GROUPS.finditer(text):
+        start = run.start(1)
+        groups = [(start + g.start(), start + g.end()) for g in _GROUP.finditer(run.group(1))]
+        first = 0
+        while first < len(groups):
+            found = None
+            for last in range(len(groups) - 1, first - 1, -1):  # longest window first
+                digits = _only_digits(text[groups[first][0] : groups[last][1]])
+                plausible = 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn_valid(digits)
+                if plausible and free(groups[first][0], groups[last][1]):
+                    found = last
+                    break
+            if found is None:
+                first += 1
+            else:
+                spans.append(SensitiveSpan(SensitiveKind.CARD_NUMBER, groups[first][0], groups[found][1]))
+                first = found + 1
+    return spans
+
+
+def _scan(text: str, spans: list[SensitiveSpan]) -> None:
+    """Add the spans found in ``text`` that do not overlap ``spans``."""
+
+    def free(start: int, end: int) -> bool:
+        return not any(s.start < end and start < s.end for s in spans)
+
     for kind, pattern in _EXACT.items():
+        if kind is SensitiveKind.CARD_NUMBER:
+            spans.extend(_card_spans(text, free))
+            continue
         position = 0
         while position < len(text):
             match = pattern.search(text, position)
@@ -116,8 +147,26 @@ def find_sensitive(text: str) -> list[SensitiveSpan]:
             start, end = match.span(1)
             # Resume at the match's last character, so a separator can serve as the boundary of the next match.
             position = max(end, position + 1)
-            if _plausible(kind, text[start:end]) and not any(s.start < end and start < s.end for s in spans):
+            if _plausible(kind, text[start:end]) and free(start, end):
                 spans.append(SensitiveSpan(kind, start, end))
+
+
+def find_sensitive(text: str) -> list[SensitiveSpan]:
+    """Exact spans of sensitive data in ``text``, non-overlapping, in text order."""
+    spans: list[SensitiveSpan] = []
+    _scan(text, spans)
+    # Items glued to one another ("a@b.com+44 20 ...") lack a boundary on the first pass; blank out what was found
+    # (keeping offsets) and look again.
+    for _ in range(3):
+        if not spans:
+            break
+        masked = list(text)
+        for span in spans:
+            masked[span.start : span.end] = " " * (span.end - span.start)
+        before = len(spans)
+        _scan("".join(masked), spans)
+        if len(spans) == before:
+            break
     spans.sort(key=lambda s: s.start)
     return spans
 

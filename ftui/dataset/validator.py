@@ -26,7 +26,16 @@ from pydantic import BaseModel, ConfigDict
 
 from ftui.catalog import DEFAULT_TARGET_MODEL, Method, ModelCard, load_catalog
 from ftui.dataset.analysis import FORMAT_OF_CODE, Chunk, analyze_range, count_into, inspect_lines
-from ftui.dataset.findings import Code, DataFile, Finding, Progress, Severity, finding, severity_of
+from ftui.dataset.findings import (
+    MAX_FINDINGS_PER_CODE,
+    Code,
+    DataFile,
+    Finding,
+    Progress,
+    Severity,
+    finding,
+    severity_of,
+)
 from ftui.dataset.inspect import DataFormat
 from ftui.dataset.keyindex import KeyIndex
 from ftui.dataset.reader import (
@@ -43,7 +52,6 @@ from ftui.estimates import auto_epochs, billable_tokens
 
 CLOUD_MIN_EXAMPLES = 10
 RECOMMENDED_MIN_EXAMPLES = 50
-MAX_FINDINGS_PER_CODE = 1000
 MAX_TRACKED_SYSTEM_PROMPTS = 100_000
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
 PARALLEL_CHUNK_BYTES = 4 * 1024 * 1024
