@@ -345,23 +345,18 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
+def _descendants(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            direct = [int(child) for child in children.read().split()]
+    except OSError:
+        return []
+    return direct + [grandchild for child in direct for grandchild in _descendants(child)]
+
+
 def _tree_pss_kb(root_pid: int) -> int:
     """Memory of a process and all its descendants (worker processes included), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(entry))
-    total, stack = 0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        total += _pss_kb(pid)
-        stack.extend(children.get(pid, []))
-    return total
+    return sum(_pss_kb(pid) for pid in (root_pid, *_descendants(root_pid)))
 
 
 def peak_memory_mb(path: Path) -> tuple[float, float]:
@@ -376,7 +371,7 @@ def peak_memory_mb(path: Path) -> tuple[float, float]:
         nonlocal peak
         while not done.is_set():
             peak = max(peak, _tree_pss_kb(process.pid))
-            time.sleep(0.02)
+            time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

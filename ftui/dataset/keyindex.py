@@ -1,6 +1,6 @@
 """A compact map from 64-bit example digests to line numbers.
 
-A dict of a million Python ints costs ~90 MB; this open-addressing table over packed arrays costs 24 bytes a slot,
+A dict of a million Python ints costs ~90 MB; this open-addressing table over packed arrays costs 12 bytes a slot,
 which keeps duplicate detection inside the validator's memory budget on gigabyte files.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from array import array
 
 _EMPTY = 0
+_VALUE_LIMIT = 2**31 - 1  # values are line numbers, stored in 32 bits
 
 
 class KeyIndex:
@@ -17,7 +18,7 @@ class KeyIndex:
         while size < capacity:
             size <<= 1
         self._keys = array("Q", bytes(8 * size))
-        self._values = array("q", bytes(8 * size))
+        self._values = array("i", bytes(4 * size))
         self._mask = size - 1
         self._count = 0
 
@@ -53,7 +54,7 @@ class KeyIndex:
                 break
             slot = (slot + 1) & mask
         keys[slot] = key
-        self._values[slot] = value
+        self._values[slot] = max(-_VALUE_LIMIT, min(_VALUE_LIMIT, value))
         self._count += 1
         if self._count * 2 > len(keys):
             self._grow()
@@ -63,7 +64,7 @@ class KeyIndex:
         old_keys, old_values = self._keys, self._values
         size = len(old_keys) * 2
         self._keys = array("Q", bytes(8 * size))
-        self._values = array("q", bytes(8 * size))
+        self._values = array("i", bytes(4 * size))
         self._mask = size - 1
         keys, values, mask = self._keys, self._values, self._mask
         for key, value in zip(old_keys, old_values, strict=True):

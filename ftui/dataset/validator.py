@@ -11,6 +11,7 @@ duplicates and train/validation overlap are found.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -54,7 +55,7 @@ CLOUD_MIN_EXAMPLES = 10
 RECOMMENDED_MIN_EXAMPLES = 50
 MAX_TRACKED_SYSTEM_PROMPTS = 100_000
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-PARALLEL_CHUNK_BYTES = 4 * 1024 * 1024
+PARALLEL_CHUNK_BYTES = 2 * 1024 * 1024
 
 
 class Distribution(BaseModel):
@@ -472,6 +473,9 @@ class Validation:
         tokenizer = self.target.card.tokenizer
         pending: deque[tuple[Future[Chunk], int]] = deque()
         queue = deque(ranges)
+        # Objects alive now (modules, the tokenizer) move out of the collector's reach, so forked workers do not
+        # copy the pages holding them just to scan them: their memory stays shared.
+        gc.freeze()
         pool = ProcessPoolExecutor(self.workers, mp_context=_process_context())
         try:
             while queue or pending:
@@ -488,6 +492,7 @@ class Validation:
                 yield Progress(file=run.data_file, bytes_read=end, bytes_total=run.info.size)
         finally:
             pool.shutdown(wait=not self.cancelled, cancel_futures=True)
+            gc.unfreeze()
 
     def _file_level_findings(self, runs: list[_FileRun]) -> Iterator[Finding]:
         if self.cancelled or not runs:
