@@ -7,6 +7,7 @@ import textwrap
 from ftui.catalog import TASK_LABELS, ModelCard
 from ftui.dataset.findings import Finding, Severity
 from ftui.dataset.validator import Distribution, FileStats, ValidationReport
+from ftui.textfmt import plural
 
 MAX_LISTED_PER_SEVERITY = 50
 
@@ -70,10 +71,11 @@ def render_report(report: ValidationReport) -> str:
         lines.append("Cancelled before the end of the file; the figures below are partial.")
     elif report.errors:
         lines.append(
-            f"FAILED: {report.errors:,} errors, {report.warnings:,} warnings. Fix the errors before uploading."
+            f"FAILED: {plural(report.errors, 'error')}, {plural(report.warnings, 'warning')}. "
+            "Fix the errors before uploading."
         )
     elif report.warnings:
-        lines.append(f"OK with {report.warnings:,} warnings.")
+        lines.append(f"OK with {plural(report.warnings, 'warning')}.")
     else:
         lines.append("OK: no problems found.")
     lines.append("")

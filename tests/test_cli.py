@@ -617,7 +617,7 @@ def test_clean_drops_invalid_and_duplicates_and_redacts(run_cli, dirty_input, tm
     # the summary says what changed, by line number
     assert "kept 4" in out
     assert re.search(r"Dropped 3 lines with errors \(lines 3, 8, 9\)", out), out
-    assert re.search(r"Removed 1 duplicates \(lines 2\)", out), out
+    assert re.search(r"Removed 1 duplicate \(line 2\)", out), out
     assert "1 blank" in out
     assert re.search(r"Redacted 4 spans in 2 examples", out), out
     assert file_state(dirty_input) == before
@@ -693,7 +693,7 @@ def test_clean_with_model_drops_examples_over_its_token_limit(run_cli, write_jso
     out_path = tmp_path / "short.jsonl"
     out = _clean(run_cli, source, out_path, "--model", "smollm2-135m-instruct")
     assert len(out_path.read_bytes().splitlines()) == 2
-    assert re.search(r"Dropped 1 examples over the model's token limit \(lines 1\)", out), out
+    assert re.search(r"Dropped 1 example over the model.s token limit \(line 1\)", out), out
     code, out, err = run_cli("data", "clean", source, "--out", tmp_path / "x.jsonl", "--model", "gpt-99")
     assert "unknown model" in assert_one_line_usage_error(code, out, err)
     assert not (tmp_path / "x.jsonl").exists()

@@ -18,9 +18,10 @@ from ftui.catalog import ModelCard
 from ftui.dataset.findings import Code
 from ftui.dataset.inspect import count_example_tokens, dedupe_key, inspect_line
 from ftui.dataset.reader import read_all_lines
-from ftui.dataset.sensitive import DESCRIPTIONS, SensitiveKind, redact_value
+from ftui.dataset.sensitive import KIND_NOUNS, SensitiveKind, redact_value
 from ftui.dataset.tokens import load_counter
 from ftui.fsutil import atomic_writer, check_output, same_file
+from ftui.textfmt import line_list, plural
 
 SAMPLE_NAME = "support"
 
@@ -38,11 +39,6 @@ def derived_path(source: Path, label: str) -> Path:
     return source.with_name(f"{_stem(source)}.{label}.jsonl")
 
 
-def _list_lines(numbers: list[int], limit: int = 12) -> str:
-    shown = ", ".join(str(n) for n in numbers[:limit])
-    return shown + (f" and {len(numbers) - limit} more" if len(numbers) > limit else "")
-
-
 @dataclass
 class SplitResult:
     training_path: Path
@@ -56,16 +52,13 @@ class SplitResult:
     def summary(self) -> str:
         total = self.training_examples + self.validation_examples
         text = (
-            f"Split {total} lines with seed {self.seed}: {self.training_examples} to {self.training_path}, "
-            f"{self.validation_examples} to {self.validation_path}."
+            f"Split {plural(total, 'line')} with seed {self.seed}: {self.training_examples:,} to "
+            f"{self.training_path}, {self.validation_examples:,} to {self.validation_path}."
         )
         if self.blank_lines_dropped:
-            text += f" Dropped {self.blank_lines_dropped} blank lines."
+            text += f" Dropped {plural(self.blank_lines_dropped, 'blank line')}."
         if self.overlong_lines_dropped:
-            text += (
-                f" Dropped {len(self.overlong_lines_dropped)} lines over 16 MB, too long to be examples "
-                f"(lines {_list_lines(self.overlong_lines_dropped)})."
-            )
+            text += f" Dropped {line_list(self.overlong_lines_dropped)}: over 16 MB, too long to be an example."
         return text + " The input file was not changed."
 
 
@@ -126,23 +119,26 @@ class CleanResult:
 
     def summary(self) -> str:
         total = self.kept + len(self.invalid_lines) + len(self.duplicate_lines) + len(self.too_long_lines)
-        parts = [f"Wrote {self.output}: kept {self.kept} of {total} examples."]
+        parts = [f"Wrote {self.output}: kept {self.kept:,} of {plural(total, 'example')}."]
         if self.invalid_lines:
             parts.append(
-                f"Dropped {len(self.invalid_lines)} lines with errors (lines {_list_lines(self.invalid_lines)})."
+                f"Dropped {plural(len(self.invalid_lines), 'line')} with errors ({line_list(self.invalid_lines)})."
             )
         if self.too_long_lines:
             parts.append(
-                f"Dropped {len(self.too_long_lines)} examples over the model's token limit "
-                f"(lines {_list_lines(self.too_long_lines)})."
+                f"Dropped {plural(len(self.too_long_lines), 'example')} over the model's token limit "
+                f"({line_list(self.too_long_lines)})."
             )
         if self.duplicate_lines:
-            parts.append(f"Removed {len(self.duplicate_lines)} duplicates (lines {_list_lines(self.duplicate_lines)}).")
+            parts.append(
+                f"Removed {plural(len(self.duplicate_lines), 'duplicate')} ({line_list(self.duplicate_lines)})."
+            )
         if self.blank_lines:
-            parts.append(f"Dropped {self.blank_lines} blank lines.")
+            parts.append(f"Dropped {plural(self.blank_lines, 'blank line')}.")
         if self.redacted:
-            kinds = ", ".join(f"{n} {DESCRIPTIONS[kind].split(' ', 1)[1]}" for kind, n in self.redacted.items())
-            parts.append(f"Redacted {sum(self.redacted.values())} spans in {self.redacted_examples} examples: {kinds}.")
+            kinds = ", ".join(plural(n, KIND_NOUNS[kind]) for kind, n in self.redacted.items())
+            spans = plural(sum(self.redacted.values()), "span")
+            parts.append(f"Redacted {spans} in {plural(self.redacted_examples, 'example')}: {kinds}.")
         if len(parts) == 1:
             parts.append("Nothing needed changing.")
         parts.append("The input file was not changed.")

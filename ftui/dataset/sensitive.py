@@ -31,6 +31,15 @@ DESCRIPTIONS: dict[SensitiveKind, str] = {
     SensitiveKind.PHONE: "a phone number",
 }
 
+KIND_NOUNS: dict[SensitiveKind, str] = {
+    SensitiveKind.EMAIL: "e-mail address",
+    SensitiveKind.SECRET: "API key",
+    SensitiveKind.CARD_NUMBER: "card number",
+    SensitiveKind.NATIONAL_ID: "national id",
+    SensitiveKind.IP_ADDRESS: "IP address",
+    SensitiveKind.PHONE: "phone number",
+}
+
 PLACEHOLDERS: dict[SensitiveKind, str] = {kind: f"[{kind.value.upper()}]" for kind in SensitiveKind}
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
