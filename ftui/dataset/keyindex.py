@@ -29,34 +29,29 @@ class KeyIndex:
     def _stored(key: int) -> int:
         return key or 1  # 0 marks an empty slot
 
-    def get(self, key: int) -> int | None:
-        key = self._stored(key)
+    def _slot(self, key: int) -> int:
+        """The slot holding ``key``, or the empty slot where it would go."""
         keys, mask = self._keys, self._mask
         slot = key & mask
-        while True:
-            found = keys[slot]
-            if found == key:
-                return self._values[slot]
-            if found == _EMPTY:
-                return None
+        while keys[slot] != key and keys[slot] != _EMPTY:
             slot = (slot + 1) & mask
+        return slot
+
+    def get(self, key: int) -> int | None:
+        key = self._stored(key)
+        slot = self._slot(key)
+        return self._values[slot] if self._keys[slot] == key else None
 
     def setdefault(self, key: int, value: int) -> int | None:
         """Store ``value`` under ``key`` unless present; return the earlier value, or None if it was added."""
         key = self._stored(key)
-        keys, mask = self._keys, self._mask
-        slot = key & mask
-        while True:
-            found = keys[slot]
-            if found == key:
-                return self._values[slot]
-            if found == _EMPTY:
-                break
-            slot = (slot + 1) & mask
-        keys[slot] = key
+        slot = self._slot(key)
+        if self._keys[slot] == key:
+            return self._values[slot]
+        self._keys[slot] = key
         self._values[slot] = max(-_VALUE_LIMIT, min(_VALUE_LIMIT, value))
         self._count += 1
-        if self._count * 2 > len(keys):
+        if self._count * 2 > len(self._keys):
             self._grow()
         return None
 
