@@ -122,9 +122,17 @@ def finding(
     location: str | None = None,
     span: tuple[int, int] | None = None,
     kind: str | None = None,
+    file: DataFile = DataFile.TRAINING,
 ) -> Finding:
     return Finding(
-        code=code, severity=severity_of(code), line=line, location=location, message=message, span=span, kind=kind
+        code=code,
+        severity=severity_of(code),
+        file=file,
+        line=line,
+        location=location,
+        message=message,
+        span=span,
+        kind=kind,
     )
 
 

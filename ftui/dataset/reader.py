@@ -7,7 +7,6 @@ be an example (skipped without buffering them), and files that change while they
 from __future__ import annotations
 
 import gzip
-import os
 import stat
 import zlib
 from collections.abc import Iterator
@@ -165,10 +164,3 @@ def read_all_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
             overlong = {line for line, _ in block.overlong}
             for number, raw in enumerate(block.lines, start=block.first_line):
                 yield number, None if number in overlong else raw
-
-
-def bytes_size(path: Path) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0

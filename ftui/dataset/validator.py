@@ -212,7 +212,7 @@ class _FileRun:
         return [item] if self.tally.record(item) else []
 
     def emit_new(self, code: Code, message: str, line: int | None = None, **extra: object) -> list[Finding]:
-        return self.emit(finding(code, message, line=line, **extra).model_copy(update={"file": self.data_file}))
+        return self.emit(finding(code, message, line=line, file=self.data_file, **extra))
 
     def merge_findings(self, chunk: Chunk, line_offset: int) -> list[Finding]:
         """The chunk's own findings, renumbered to file lines; its per-example data is merged by merge_examples."""
@@ -292,11 +292,11 @@ class _FileRun:
             "Shorten it or split the conversation.",
             line=line,
             location="messages",
+            file=self.data_file,
         )
-        update: dict[str, object] = {"file": self.data_file}
         if not self.exact_tokens:
-            update["severity"] = Severity.WARNING  # an estimate alone should not block a job
-        return self.emit(item.model_copy(update=update))
+            item = item.model_copy(update={"severity": Severity.WARNING})  # an estimate alone should not block a job
+        return self.emit(item)
 
     def read_failed(self, exc: DatasetFileError) -> list[Finding]:
         return self.emit_new(
