@@ -96,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--force", action="store_true")
     sample.set_defaults(handler=_run_sample)
 
+    engine = commands.add_parser("engine", help="the local fine-tuning engine").add_subparsers(
+        dest="engine_command", metavar="ACTION", required=True
+    )
+    serve = engine.add_parser("serve", help="run the engine in the foreground (127.0.0.1 only)")
+    serve.add_argument("--port", type=_positive_int, help="port to listen on (default: 8470, or a free one)")
+    serve.set_defaults(handler=_run_engine_serve)
+    engine.add_parser("start", help="start the engine in the background").set_defaults(handler=_run_engine_start)
+    engine.add_parser("status", help="address, model cache and running job").set_defaults(handler=_run_engine_status)
+    engine.add_parser("stop", help="stop the running engine").set_defaults(handler=_run_engine_stop)
+    engine.add_parser(
+        "env", help="print OPENAI_BASE_URL and OPENAI_API_KEY exports for the running engine"
+    ).set_defaults(handler=_run_engine_env)
+
     catalog = commands.add_parser("catalog", help="the models ftui knows").add_subparsers(
         dest="catalog_command", metavar="ACTION", required=True
     )
@@ -260,4 +273,65 @@ def _run_catalog_show(args: argparse.Namespace) -> int:
         print(card.model_dump_json(indent=2))
     else:
         print(render_card(card))
+    return EXIT_OK
+
+
+def _run_engine_serve(args: argparse.Namespace) -> int:
+    from ftui.engine import server
+
+    return server.serve(args.port)
+
+
+def _run_engine_start(args: argparse.Namespace) -> int:
+    from ftui.client import BackendUnavailable, ensure_local_engine
+
+    try:
+        engine = ensure_local_engine()
+    except BackendUnavailable as exc:
+        raise UsageProblem(str(exc)) from None
+    print(f"The local engine runs at {engine.base_url} (pid {engine.pid}).")
+    return EXIT_OK
+
+
+def _run_engine_status(args: argparse.Namespace) -> int:
+    from ftui.engine import models, paths, server
+
+    state = server.running_engine()
+    print(f"data folder   {paths.engine_dir()}")
+    print(f"model cache   {models.models_dir()}")
+    for info in models.available_base_models():
+        print(f"  {info.id:<28} {'ready' if info.prepared else 'prepared on first use'}")
+    if state is None:
+        print("engine        not running (start it with 'ftui engine start', or let the wizard start it)")
+        return 3
+    print(f"engine        running at {state.base_url} (pid {state.pid}, version {state.version})")
+    from ftui.client import local_client
+
+    jobs = local_client(start=False).fine_tuning.jobs.list(limit=20).data
+    active = [job for job in jobs if job.status in ("running", "pausing", "queued")]
+    if not active:
+        print("jobs          none running")
+    for job in active:
+        print(f"job           {job.id} {job.status} ({job.model})")
+    return EXIT_OK
+
+
+def _run_engine_stop(args: argparse.Namespace) -> int:
+    from ftui.engine import server
+
+    print("Stopped the local engine." if server.stop() else "No local engine was running.")
+    return EXIT_OK
+
+
+def _run_engine_env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ftui.engine import paths, server
+
+    state = server.running_engine()
+    token = paths.read_token()
+    if state is None or token is None:
+        raise UsageProblem("the local engine is not running; start it with 'ftui engine start'")
+    print(f"export OPENAI_BASE_URL={shlex.quote(state.base_url)}")
+    print(f"export OPENAI_API_KEY={shlex.quote(token)}")
     return EXIT_OK
