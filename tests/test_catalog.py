@@ -395,12 +395,14 @@ def test_default_cache_dir_follows_xdg_and_leaves_env_alone(monkeypatch, tmp_pat
     [
         ("tiktoken:p50k_base", "p50k_base"),
         ("tiktoken:", "encoding"),
-        ("hf:HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+        ("hf:HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct"),
+        ("hf:someone/not-a-local-model", "someone/not-a-local-model"),
         ("unknown", "not published"),
         ("sentencepiece:whatever", "not published"),
     ],
 )
-def test_unknown_tokenizer_falls_back_to_an_estimate_with_a_note(offline_tokens, spec, reason):
+def test_unknown_tokenizer_falls_back_to_an_estimate_with_a_note(offline_tokens, spec, reason, tmp_path, monkeypatch):
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(tmp_path))  # no prepared local model
     counter = tokens.load_counter(spec)
     assert counter.exact is False
     assert counter.name == "estimate"

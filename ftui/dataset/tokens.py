@@ -115,6 +115,30 @@ def _load_tiktoken(encoding: str) -> TokenCounter:
     return TokenCounter(name=encoding, exact=True, count=lambda text: len(encode(text)))
 
 
+def _load_local_tokenizer(repository: str) -> TokenCounter:
+    """Exact counts for a local-engine base model, from the tokenizer it saved when it prepared the model."""
+    from ftui.catalog import Provider, load_catalog
+    from ftui.engine.paths import models_dir
+
+    spec = f"hf:{repository}"
+    card = next((c for c in load_catalog().cards if c.tokenizer == spec and Provider.LOCAL in c.providers), None)
+    if card is None:
+        raise TokenizerUnavailable(f"the {repository} tokenizer is not available without its model")
+    path = models_dir(create=False) / card.id / "tokenizer.json"
+    if not path.is_file():
+        raise TokenizerUnavailable(f"the local engine prepares {card.id}'s tokenizer on first use")
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise TokenizerUnavailable("exact counts for local models need ftui[local]") from exc
+    tokenizer = Tokenizer.from_file(str(path))
+    return TokenCounter(
+        name=f"{card.id} tokenizer",
+        exact=True,
+        count=lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids),
+    )
+
+
 def load_counter(tokenizer: str) -> TokenCounter:
     """A counter for a catalog tokenizer spec ('tiktoken:o200k_base', 'hf:org/repo', 'unknown'); never raises."""
     with _lock:
@@ -125,10 +149,11 @@ def load_counter(tokenizer: str) -> TokenCounter:
             if kind == "tiktoken":
                 counter = _load_tiktoken(name)
             elif kind == "hf":
-                counter = estimating_counter(f"the {name} tokenizer is only available to the local engine")
+                counter = _load_local_tokenizer(name)
             else:
                 counter = estimating_counter("this model's tokenizer is not published")
         except (TokenizerUnavailable, OSError, ValueError) as exc:
             counter = estimating_counter(str(exc))
-        _loaded[tokenizer] = counter
+        if counter.exact:  # an estimate is retried: the tokenizer may appear once the engine prepares the model
+            _loaded[tokenizer] = counter
         return counter

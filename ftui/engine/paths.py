@@ -11,10 +11,20 @@ import platformdirs
 TOKEN_BYTES = 32
 
 
-def home() -> Path:
+def home(*, create: bool = True) -> Path:
     configured = os.environ.get("FTUI_HOME")
     path = Path(configured).expanduser() if configured else Path(platformdirs.user_data_dir("ftui"))
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def models_dir(*, create: bool = True) -> Path:
+    """Prepared base models: ``$FTUI_MODELS_DIR``, else ``models`` in the data folder (shared by all profiles)."""
+    configured = os.environ.get("FTUI_MODELS_DIR")
+    path = Path(configured).expanduser() if configured else home(create=create) / "models"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
