@@ -122,7 +122,7 @@ class JobRun:
     def on_event(self, event: Any) -> None:
         kind = event.type
         if kind == "message":
-            self.event(event.text, level=event.level)
+            self.event(event.text, level={"warning": "warn"}.get(event.level, event.level))
         elif kind == "metrics":
             data = {k: v for k, v in event.model_dump().items() if k != "type" and v is not None}
             self.event(

