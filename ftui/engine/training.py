@@ -310,17 +310,39 @@ def prompt_group(example: _Encoded) -> tuple[int, ...]:
 def epoch_batches(
     lengths: Sequence[int], batch_size: int, seed: int, epoch: int, groups: Sequence[int] | None = None
 ) -> list[list[int]]:
-    """Batches of example indexes for one epoch: shuffled by (seed, epoch), same prompt group and similar length
-    together (within windows of 64 batches), then the batches shuffled."""
+    """Batches of example indexes for one epoch, ``ceil(n / batch_size)`` of them.
+
+    Examples are shuffled by (seed, epoch) and cut into windows of 64 batches; in each window every prompt group is
+    sorted by length and batched on its own (so a batch shares its prefix and pads little). When that would add
+    steps, each group's remainder goes to a common pool batched by length instead. The batches are then shuffled.
+    """
     rng = random.Random(f"ftui:{seed}:{epoch}")
     order = list(range(len(lengths)))
     rng.shuffle(order)
     window = batch_size * 64
-    batches = []
+    batches: list[list[int]] = []
     for begin in range(0, len(order), window):
-        chunk = sorted(order[begin : begin + window], key=lambda i: (groups[i] if groups else 0, lengths[i]))
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+        batches.extend(_window_batches(order[begin : begin + window], lengths, batch_size, groups))
     rng.shuffle(batches)
+    return batches
+
+
+def _window_batches(
+    indexes: list[int], lengths: Sequence[int], batch_size: int, groups: Sequence[int] | None
+) -> list[list[int]]:
+    members: dict[int, list[int]] = {}
+    for index in indexes:
+        members.setdefault(groups[index] if groups else 0, []).append(index)
+    separate = sum(math.ceil(len(m) / batch_size) for m in members.values()) == math.ceil(len(indexes) / batch_size)
+    batches: list[list[int]] = []
+    pool: list[int] = []
+    for items in members.values():
+        items.sort(key=lambda i: lengths[i])
+        whole = len(items) if separate else len(items) - len(items) % batch_size
+        batches.extend(items[i : i + batch_size] for i in range(0, whole, batch_size))
+        pool.extend(items[whole:])
+    pool.sort(key=lambda i: lengths[i])
+    batches.extend(pool[i : i + batch_size] for i in range(0, len(pool), batch_size))
     return batches
 
 
@@ -369,6 +391,58 @@ def _collate(examples: Sequence[_Encoded], pad_id: int, *, share_prefix: bool = 
 # --- the model ------------------------------------------------------------------------------------------------------
 
 
+HEAD_CHUNK_BYTES = 24 << 20  # logits per chunk: bounds memory whatever the number of trained tokens
+
+
+def _head_cross_entropy_class() -> Any:
+    import torch
+
+    class HeadCrossEntropy(torch.autograd.Function):
+        """Vocabulary projection + mean cross-entropy + argmax hits, chunk by chunk, with the input gradient computed
+        in the forward pass: the (tokens x vocabulary) logits never exist whole, nor their gradient."""
+
+        @staticmethod
+        def forward(ctx: Any, hidden: Any, weight: Any, targets: Any) -> tuple[Any, Any]:
+            count = hidden.shape[0]
+            rows = max(1, HEAD_CHUNK_BYTES // (weight.shape[0] * hidden.element_size()))
+            needs_grad = ctx.needs_input_grad[0]
+            grad = torch.empty_like(hidden) if needs_grad else None
+            total = torch.zeros((), dtype=torch.float64)
+            correct = torch.zeros((), dtype=torch.long)
+            for begin in range(0, count, rows):
+                chunk = targets[begin : begin + rows]
+                logits = hidden[begin : begin + rows] @ weight.t()
+                correct += (logits.argmax(-1) == chunk).sum()
+                normaliser = torch.logsumexp(logits, dim=-1)
+                total += (normaliser - logits.gather(1, chunk[:, None]).squeeze(1)).sum(dtype=torch.float64)
+                if grad is not None:
+                    probabilities = logits.sub_(normaliser[:, None]).exp_()  # softmax, in place
+                    probabilities[torch.arange(chunk.shape[0]), chunk] -= 1.0
+                    torch.matmul(probabilities, weight, out=grad[begin : begin + rows])
+            if grad is not None:
+                grad.div_(max(1, count))
+            ctx.save_for_backward(grad)
+            return (total / max(1, count)).to(hidden.dtype), correct
+
+        @staticmethod
+        def backward(ctx: Any, grad_loss: Any, _grad_correct: Any) -> tuple[Any, None, None]:
+            (grad,) = ctx.saved_tensors
+            return grad * grad_loss, None, None
+
+    return HeadCrossEntropy
+
+
+_HEAD_CROSS_ENTROPY: Any = None
+
+
+def head_cross_entropy(hidden: Any, weight: Any, targets: Any) -> tuple[Any, Any]:
+    """(mean cross-entropy of ``hidden @ weight.T`` against ``targets``, argmax hits); ``weight`` is frozen."""
+    global _HEAD_CROSS_ENTROPY
+    if _HEAD_CROSS_ENTROPY is None:
+        _HEAD_CROSS_ENTROPY = _head_cross_entropy_class()
+    return _HEAD_CROSS_ENTROPY.apply(hidden, weight, targets)
+
+
 class _LossModel:
     """Loss and token accuracy at labelled positions only; the vocabulary projection skips every other position.
 
@@ -388,6 +462,8 @@ class _LossModel:
         self.fast = self.decoder is not None and self.head is not None and standard
         parameters = inspect.signature(self.decoder.forward).parameters if self.decoder is not None else {}
         self.cache_argument = "cache" if "cache" in parameters else "past_key_values"
+        # The frozen, bias-free output layer (SmolLM2's tied embeddings) takes the fused, chunked loss.
+        self.fused_head = self.fast and getattr(self.head, "bias", None) is None and not self.head.weight.requires_grad
         self.share_prefix = (
             share_prefix
             and self.fast
@@ -412,6 +488,8 @@ class _LossModel:
         if self.fast:
             hidden = self._hidden(batch)
             picked = hidden.reshape(-1, hidden.shape[-1]).index_select(0, batch.positions)
+            if self.fused_head:
+                return head_cross_entropy(picked, self.head.weight, batch.targets)
             logits = self.head(picked)
         else:
             full = self.peft_model(input_ids=batch.input_ids, use_cache=False).logits

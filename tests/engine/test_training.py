@@ -261,6 +261,32 @@ def test_shared_prefix_batches_give_the_same_loss_and_gradients(tiny_dir: Path, 
     assert torch.allclose(shared_grads, plain_grads, atol=1e-6, rtol=1e-4)
 
 
+def test_fused_head_loss_matches_cross_entropy() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from ftui.engine import training
+
+    torch.manual_seed(0)
+    weight = torch.randn(3000, 32) * 0.5
+    hidden = torch.randn(700, 32, requires_grad=True)
+    targets = torch.randint(0, 3000, (700,))
+    logits = hidden @ weight.t()
+    expected = F.cross_entropy(logits, targets)
+    expected.backward()
+    expected_grad, hidden.grad = hidden.grad, None
+    original = training.HEAD_CHUNK_BYTES
+    training.HEAD_CHUNK_BYTES = 100 * 3000 * 4  # 100 rows per chunk: several chunks and a ragged last one
+    try:
+        loss, correct = training.head_cross_entropy(hidden, weight, targets)
+    finally:
+        training.HEAD_CHUNK_BYTES = original
+    loss.backward()
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+    assert int(correct) == int((logits.argmax(-1) == targets).sum())
+    assert torch.allclose(hidden.grad, expected_grad, atol=1e-7, rtol=1e-5)
+
+
 # --- training runs --------------------------------------------------------------------------------------------------
 
 
