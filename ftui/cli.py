@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_parser(
         "env", help="print OPENAI_BASE_URL and OPENAI_API_KEY exports for the running engine"
     ).set_defaults(handler=_run_engine_env)
+    register = engine.add_parser("register", help="make a causal LM from the local Hugging Face cache trainable")
+    register.add_argument("repo_id", help="e.g. HuggingFaceTB/SmolLM2-360M-Instruct (must already be downloaded)")
+    register.set_defaults(handler=_run_engine_register)
 
     catalog = commands.add_parser("catalog", help="the models ftui knows").add_subparsers(
         dest="catalog_command", metavar="ACTION", required=True
@@ -334,4 +337,15 @@ def _run_engine_env(args: argparse.Namespace) -> int:
         raise UsageProblem("the local engine is not running; start it with 'ftui engine start'")
     print(f"export OPENAI_BASE_URL={shlex.quote(state.base_url)}")
     print(f"export OPENAI_API_KEY={shlex.quote(token)}")
+    return EXIT_OK
+
+
+def _run_engine_register(args: argparse.Namespace) -> int:
+    from ftui.engine import models
+
+    try:
+        info = models.register_hf_model(args.repo_id)
+    except models.ModelUnavailable as exc:
+        raise UsageProblem(str(exc)) from None
+    print(f"Registered {info.id}: the local engine can now fine-tune it (context {info.context_length} tokens).")
     return EXIT_OK

@@ -282,7 +282,7 @@ def test_fused_head_loss_matches_cross_entropy() -> None:
     finally:
         training.HEAD_CHUNK_BYTES = original
     loss.backward()
-    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
     assert int(correct) == int((logits.argmax(-1) == targets).sum())
     assert torch.allclose(hidden.grad, expected_grad, atol=1e-7, rtol=1e-5)
 
