@@ -387,5 +387,5 @@ def test_start_on_demand_reuses_a_running_engine(tmp_path: Path, models_cache: P
 
 def test_registering_a_model_missing_from_the_hf_cache_says_what_to_do(run_cli, cli_env, tmp_path) -> None:
     cli_env["HF_HOME"] = str(tmp_path / "hf")
-    code, out, err = run_cli("engine", "register", "nobody/not-cached")
+    code, _, err = run_cli("engine", "register", "nobody/not-cached")
     assert code == 2 and "not in the local Hugging Face cache" in err and "Traceback" not in err
