@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
-import platformdirs
 from pydantic import BaseModel, ConfigDict, Field
 
 from ftui.catalog import load_catalog
+from ftui.engine import paths
 
 Progress = Callable[[str, float | None], None]
 
@@ -77,13 +77,8 @@ class _Registry(BaseModel):
 
 
 def models_dir() -> Path:
-    """``$FTUI_MODELS_DIR``, else ``$FTUI_HOME/models``, else the user data folder's ``models`` (as engine.paths)."""
-    configured = os.environ.get("FTUI_MODELS_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    home = os.environ.get("FTUI_HOME")
-    root = Path(home).expanduser() if home else Path(platformdirs.user_data_dir("ftui"))
-    return root / "models"
+    """Where prepared base models live (``$FTUI_MODELS_DIR``, else ``models`` in the data folder)."""
+    return paths.models_dir()
 
 
 def _report(progress: Progress | None, stage: str, fraction: float | None = None) -> None:
