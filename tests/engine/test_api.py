@@ -27,24 +27,6 @@ from server_harness import (
 from ftui.dataset.fixes import sample_files
 
 
-@pytest.fixture(scope="session")
-def models_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Base models prepared once per test session and shared by every engine the tests start."""
-    folder = tmp_path_factory.mktemp("models")
-    previous = os.environ.get("FTUI_MODELS_DIR")
-    os.environ["FTUI_MODELS_DIR"] = str(folder)
-    try:
-        from ftui.engine import models
-
-        models.ensure_tiny_model()
-    finally:
-        if previous is None:
-            os.environ.pop("FTUI_MODELS_DIR", None)
-        else:
-            os.environ["FTUI_MODELS_DIR"] = previous
-    return folder
-
-
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory, models_cache: Path):
     process = EngineProcess(tmp_path_factory.mktemp("home"), models_cache).start()

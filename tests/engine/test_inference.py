@@ -7,32 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ftui.engine import inference, models
+from ftui.engine import inference
 from ftui.engine.inference import ChatModel, _held_back, get_chat_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
-
-
-def _session_models_dir(factory: pytest.TempPathFactory) -> Path:
-    """Prepared base models are shared by the whole test session (built at most once)."""
-    folder = factory.getbasetemp() / "engine-models"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def engine_home(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh FTUI_HOME for the test; FTUI_MODELS_DIR points at the session's shared models folder."""
-    home = tmp_path / "ftui-home"
-    home.mkdir()
-    monkeypatch.setenv("FTUI_HOME", str(home))
-    monkeypatch.setenv("FTUI_MODELS_DIR", str(_session_models_dir(tmp_path_factory)))
-    return home
-
-
-@pytest.fixture
-def tiny_dir(engine_home: Path) -> Path:
-    return models.ensure_tiny_model()
 
 
 QUESTION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Where are your stores?"}]

@@ -28,28 +28,6 @@ from ftui.engine.models import (
 )
 
 
-def _session_models_dir(factory: pytest.TempPathFactory) -> Path:
-    """Prepared base models are shared by the whole test session (built at most once)."""
-    folder = factory.getbasetemp() / "engine-models"
-    folder.mkdir(exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def engine_home(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh FTUI_HOME for the test; FTUI_MODELS_DIR points at the session's shared models folder."""
-    home = tmp_path / "ftui-home"
-    home.mkdir()
-    monkeypatch.setenv("FTUI_HOME", str(home))
-    monkeypatch.setenv("FTUI_MODELS_DIR", str(_session_models_dir(tmp_path_factory)))
-    return home
-
-
-@pytest.fixture
-def tiny_dir(engine_home: Path) -> Path:
-    return models.ensure_tiny_model()
-
-
 def test_models_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("FTUI_MODELS_DIR", raising=False)
     monkeypatch.delenv("FTUI_HOME", raising=False)
