@@ -238,18 +238,8 @@ def _model_routes(app: FastAPI, service: EngineService) -> None:
 
     @app.get("/v1/models/{model_id:path}")
     def retrieve_model(model_id: str) -> ORJSONResponse:
-        record = service.store.get_model(model_id)
-        if record is not None:
-            return ORJSONResponse(fine_tuned(record))
-        base = models.canonical_model_id(model_id)
-        if base is None:
-            raise EngineError(
-                404,
-                f"The model {model_id!r} does not exist on the local engine.",
-                code="model_not_found",
-                param="model",
-            )
-        return ORJSONResponse(model_object(base, 0, "ftui"))
+        base, record = service.resolve_chat_model(model_id)
+        return ORJSONResponse(fine_tuned(record) if record is not None else model_object(base, 0, "ftui"))
 
     @app.delete("/v1/models/{model_id:path}")
     def delete_model(model_id: str) -> ORJSONResponse:
