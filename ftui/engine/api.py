@@ -238,7 +238,7 @@ def _model_routes(app: FastAPI, service: EngineService) -> None:
 
     @app.get("/v1/models/{model_id:path}")
     def retrieve_model(model_id: str) -> ORJSONResponse:
-        base, record = service.resolve_chat_model(model_id)
+        base, record = service.resolve_model(model_id)
         return ORJSONResponse(fine_tuned(record) if record is not None else model_object(base, 0, "ftui"))
 
     @app.delete("/v1/models/{model_id:path}")
@@ -252,7 +252,7 @@ def _chat_routes(app: FastAPI, service: EngineService) -> None:
     def chat(body: ChatCompletionRequest) -> Response:
         from ftui.engine import inference, models
 
-        base, record = service.resolve_chat_model(body.model)
+        base, record = service.resolve_model(body.model)
         chat_model = inference.get_chat_model(
             models.resolve_base_model(base), Path(record.adapter_path) if record else None
         )

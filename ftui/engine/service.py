@@ -329,8 +329,8 @@ class EngineService:
                 param="model",
             )
 
-    def resolve_chat_model(self, model_id: str) -> tuple[str, ModelRecord | None]:
-        """(base model id, fine-tuned model record or None) for a chat request."""
+    def resolve_model(self, model_id: str) -> tuple[str, ModelRecord | None]:
+        """(base model id, fine-tuned model record or None) for a model name; 404 when unknown."""
         from ftui.engine import models
 
         record = self.store.get_model(model_id)
