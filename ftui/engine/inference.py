@@ -186,13 +186,14 @@ class ChatModel:
         room = max(0, self.context_length - len(prompt))
         limit = room if max_tokens is None else min(max_tokens, room)
         generated: list[int] = []
+        ended = 0  # the end-of-turn token counts as generated, though it is not text
         emitted = 0
         finish: FinishReason = "length"
         text = ""
         if limit > 0:
             for token in self._tokens(prompt, limit, _Sampler(temperature, top_p, seed)):
                 if token in self.eos_ids:
-                    finish = "stop"
+                    finish, ended = "stop", 1
                     break
                 generated.append(token)
                 text = self.tokenizer.decode(generated, skip_special_tokens=True, clean_up_tokenization_spaces=False)
@@ -209,7 +210,7 @@ class ChatModel:
         if len(text) > emitted:
             yield text[emitted:]
         stream.completion = Completion(
-            text=text, finish_reason=finish, prompt_tokens=len(prompt), completion_tokens=len(generated)
+            text=text, finish_reason=finish, prompt_tokens=len(prompt), completion_tokens=len(generated) + ended
         )
 
     def stream(
@@ -223,7 +224,7 @@ class ChatModel:
         seed: int | None = None,
     ) -> CompletionStream:
         """Text chunks as they are generated; the joined chunks equal ``complete``'s text for the same seed."""
-        stops = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
+        stops = [s for s in ([stop] if isinstance(stop, str) else stop or []) if s]
         prompt = self.prompt_ids(messages)
         return CompletionStream(
             lambda stream: self._generate(

@@ -62,6 +62,7 @@ def test_stop_strings_end_the_output_and_are_not_included(base: ChatModel) -> No
     assert result.finish_reason == "stop"
     assert result.text == full[: full.find(stop)]
     assert base.complete(QUESTION, temperature=0, max_tokens=20, stop=stop).text == result.text
+    assert base.complete(QUESTION, temperature=0, max_tokens=20, stop=["", stop]).text == result.text
 
 
 def test_stream_chunks_join_to_the_completion(base: ChatModel) -> None:
