@@ -19,7 +19,7 @@ from typing import Any
 from ftui.engine import paths
 from ftui.engine.service import new_id
 from ftui.engine.store import CheckpointRecord, FileRecord, JobRecord, ModelRecord, Store, now
-from ftui.estimates import auto_epochs
+from ftui.estimates import auto_epochs, local_auto_batch_size
 
 AUTO_LEARNING_RATE_MULTIPLIER = 0.1
 RESULT_COLUMNS = (
@@ -31,11 +31,6 @@ RESULT_COLUMNS = (
     "full_valid_loss",
     "full_valid_mean_token_accuracy",
 )
-
-
-def auto_batch_size(n_examples: int) -> int:
-    """Azure's documented rule (about 0.2% of the examples), kept between 4 and 32 so a CPU batch is worth it."""
-    return max(4, min(32, round(n_examples * 0.002)))
 
 
 def fine_tuned_name(job: JobRecord) -> str:
@@ -67,7 +62,9 @@ class JobRun:
         requested = self.job.method["supervised"]["hyperparameters"]
         resolved = {
             "n_epochs": auto_epochs(n_examples) if requested["n_epochs"] == "auto" else requested["n_epochs"],
-            "batch_size": auto_batch_size(n_examples) if requested["batch_size"] == "auto" else requested["batch_size"],
+            "batch_size": local_auto_batch_size(n_examples)
+            if requested["batch_size"] == "auto"
+            else requested["batch_size"],
             "learning_rate_multiplier": AUTO_LEARNING_RATE_MULTIPLIER
             if requested["learning_rate_multiplier"] == "auto"
             else requested["learning_rate_multiplier"],
