@@ -6,7 +6,14 @@ import json
 import subprocess
 import sys
 
-DOMAIN_MODULES = ("ftui.catalog", "ftui.dataset.validator", "ftui.dataset.fixes", "ftui.estimates", "ftui.report")
+DOMAIN_MODULES = (
+    "ftui.catalog",
+    "ftui.config",
+    "ftui.dataset.validator",
+    "ftui.dataset.fixes",
+    "ftui.estimates",
+    "ftui.report",
+)
 FORBIDDEN_PREFIXES = ("textual", "httpx", "openai")
 
 PROBE = f"""
