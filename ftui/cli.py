@@ -146,8 +146,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _open_wizard(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    print("\nThe interactive wizard is not part of this release yet; the commands above work today.")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        parser.print_help()
+        print("\nThe wizard needs a terminal; the commands above work from scripts.", file=sys.stderr)
+        return EXIT_USAGE
+    from ftui.tui.app import make_app
+
+    make_app().run()
     return EXIT_OK
 
 

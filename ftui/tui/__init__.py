@@ -1,0 +1,1 @@
+"""The terminal interface (Textual). Domain modules never import from here."""

@@ -1,0 +1,160 @@
+"""The ftui application: one app factory used by the ``ftui`` command, the tests and the screenshot script."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from ftui.client import Backend, BackendError
+from ftui.config import Profile, Settings, config_exists, config_path, load_settings, save_settings
+from ftui.tui.state import WizardState
+
+
+class FtuiApp(App[None]):
+    CSS_PATH: ClassVar[list[str]] = [
+        f"styles/{name}.tcss"
+        for name in ("app", "setup", "catalog", "data", "options", "review", "jobs", "dashboard", "playground")
+    ]
+    TITLE = "ftui"
+    SUB_TITLE = "fine-tuning wizard"
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("f1", "help", "Help", id="help"),
+        Binding("f2", "profiles", "Profiles", id="profiles"),
+        Binding("f3", "jobs", "Jobs", id="jobs"),
+        Binding("f4", "new_run", "New", id="new_run"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self, *, settings_path: Path | None = None, start_local: bool = True) -> None:
+        super().__init__()
+        self.settings_path = settings_path or config_path()
+        self.first_run = not config_exists(self.settings_path)
+        self.settings: Settings = load_settings(self.settings_path)
+        self.start_local = start_local
+        self.wizard = WizardState()
+        self._backend: Backend | None = None
+        self._backend_lock = threading.Lock()
+
+    # -- profiles and the backend ---------------------------------------------------------------------------------
+
+    @property
+    def profile(self) -> Profile:
+        return self.settings.active_profile()
+
+    @property
+    def profile_label(self) -> str:
+        return f"{self.profile.name} · {self.profile.describe()}"
+
+    def connect(self) -> Backend:
+        """The backend of the active profile, connected on first use. Call from a worker thread only."""
+        with self._backend_lock:
+            if self._backend is None or self._backend.profile != self.profile:
+                if self._backend is not None:
+                    self._backend.close()
+                self._backend = Backend.from_profile(self.profile, start_local=self.start_local)
+            return self._backend
+
+    def save_settings(self, settings: Settings) -> None:
+        """Keep and persist new settings; a changed active profile reconnects on the next call."""
+        save_settings(settings, self.settings_path)
+        self.settings = settings
+        self.first_run = False
+        for screen in self.screen_stack:
+            for bar in screen.query("TopBar"):
+                bar.refresh_profile()  # type: ignore[attr-defined]
+
+    def backend_error_text(self, error: BackendError) -> str:
+        return f"{error.message}\n{error.hint}" if error.hint else error.message
+
+    # -- navigation ---------------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        from ftui.tui.screens.catalog import CatalogScreen
+
+        self.push_screen(CatalogScreen())
+        if self.first_run:
+            self.action_profiles()
+
+    def action_help(self) -> None:
+        from ftui.tui.screens.help import HelpScreen, bindings_table
+
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        title = _help_title(screen)
+        self.push_screen(HelpScreen(title, getattr(screen, "HELP", ""), bindings_table(screen)))
+
+    def action_profiles(self) -> None:
+        from ftui.tui.screens.setup import SetupScreen
+
+        if not isinstance(self.screen, SetupScreen):
+            self.push_screen(SetupScreen(first_run=self.first_run))
+
+    def action_jobs(self) -> None:
+        from ftui.tui.screens.jobs import JobsScreen
+
+        if not isinstance(self.screen, JobsScreen):
+            self.push_screen(JobsScreen())
+
+    def action_new_run(self) -> None:
+        self.start_wizard(WizardState())
+
+    def start_wizard(self, state: WizardState) -> None:
+        """Begin a wizard run (fresh, or cloned from a job) at the model step, dropping screens above the first."""
+        from ftui.tui.screens.catalog import CatalogScreen
+
+        self.wizard = state
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.switch_screen(CatalogScreen())
+
+    def open_dashboard(self, job_id: str) -> None:
+        from ftui.tui.screens.dashboard import DashboardScreen
+
+        self.push_screen(DashboardScreen(job_id))
+
+    def show_submitted_job(self, job_id: str) -> None:
+        """After submit: leave the wizard's steps, and open the jobs list with the new job's dashboard on top."""
+        from ftui.tui.screens.jobs import JobsScreen
+
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        self.push_screen(JobsScreen())
+        self.open_dashboard(job_id)
+
+    # -- command palette: every binding of the current screen and the app, searchable -------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        seen: set[str] = set()
+        for _, binding in screen.active_bindings.values():
+            if not binding.description or binding.description in seen or binding.action == "command_palette":
+                continue
+            if screen.check_action(binding.action, ()) is False:
+                continue
+            seen.add(binding.description)
+            yield SystemCommand(binding.description, binding.tooltip or f"Key: {binding.key}", _runner(screen, binding))
+        yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)
+        yield SystemCommand("Quit", "Quit ftui", self.action_quit)
+
+
+def _runner(screen: Screen, binding: Binding):
+    async def run() -> None:
+        await screen.run_action(binding.action)
+
+    return run
+
+
+def _help_title(screen: Screen) -> str:
+    return getattr(screen, "HELP_TITLE", None) or type(screen).__name__.removesuffix("Screen")
+
+
+def make_app(*, settings_path: Path | None = None, start_local: bool = True) -> FtuiApp:
+    """The application as ``ftui`` runs it; tests pass a settings file of their own."""
+    return FtuiApp(settings_path=settings_path, start_local=start_local)

@@ -1,0 +1,58 @@
+"""F1: what the current screen is for, and every key it answers to."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Markdown, Static
+
+GLOBAL_HELP = """\
+**Everywhere**: `F1` this help · `Ctrl+P` every action, searchable · `F2` backend profiles · `F3` jobs ·
+`F4` start a new fine-tune · `Esc` back · `Ctrl+Q` quit. The mouse works too.
+"""
+
+
+def _key_label(key: str) -> str:
+    return "+".join(part.capitalize() if len(part) > 1 else part for part in key.split("+"))
+
+
+def bindings_table(screen: Screen) -> str:
+    rows = ["| key | action |", "| --- | --- |"]
+    seen: set[str] = set()
+    for _, binding in screen.active_bindings.values():
+        label = binding.description or binding.action
+        if not binding.description or label in seen:
+            continue
+        seen.add(label)
+        keys = binding.key_display or _key_label(binding.key)
+        rows.append(f"| `{keys}` | {label} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,f1,q", "dismiss", "Close help"),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90%; max-width: 100; height: 90%; border: round $accent; background: $surface; padding: 0 1;
+    }
+    HelpScreen #help-close { color: $text-muted; dock: bottom; height: 1; }
+    """
+
+    def __init__(self, title: str, body: str, keys: str) -> None:
+        super().__init__()
+        self.help_title = title
+        self.body = body
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(f"# {self.help_title}\n\n{self.body}\n\n{self.keys}\n\n{GLOBAL_HELP}")
+            yield Static("Esc or F1 closes this help.", id="help-close")
