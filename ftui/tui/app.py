@@ -5,15 +5,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from ftui.client import Backend, BackendError
 from ftui.config import Profile, Settings, config_exists, config_path, load_settings, save_settings
 from ftui.tui.state import WizardState
+
+if TYPE_CHECKING:  # the client layer imports the openai SDK: loaded by the first backend call, off the UI thread
+    from ftui.client import Backend, BackendError
 
 
 class FtuiApp(App[None]):
@@ -54,6 +56,8 @@ class FtuiApp(App[None]):
 
     def connect(self) -> Backend:
         """The backend of the active profile, connected on first use. Call from a worker thread only."""
+        from ftui.client import Backend
+
         with self._backend_lock:
             if self._backend is None or self._backend.profile != self.profile:
                 if self._backend is not None:

@@ -16,10 +16,10 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, get_current_worker
 
-from ftui.client import Backend, BackendError, describe_error
 from ftui.tui.widgets.topbar import TopBar
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the client layer imports the openai SDK, which the first screen must not wait for
+    from ftui.client import Backend, BackendError
     from ftui.tui.app import FtuiApp
 
 Result = TypeVar("Result")
@@ -69,6 +69,8 @@ class FtuiScreen(Screen[Any]):
         """
 
         def run() -> None:
+            from ftui.client import BackendError, describe_error
+
             worker = get_current_worker()
             try:
                 result = job(self.ftui.connect())

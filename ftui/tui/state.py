@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ftui.catalog import Method, ModelCard, Task
-from ftui.dataset.validator import ValidationReport
 from ftui.options import Hyperparameters, JobOptions
+
+if TYPE_CHECKING:  # the validator pulls in the tokenizers; the first screen must not wait for them
+    from ftui.dataset.validator import ValidationReport
 
 
 @dataclass(frozen=True)
