@@ -12,6 +12,7 @@ DOMAIN_MODULES = (
     "ftui.dataset.validator",
     "ftui.dataset.fixes",
     "ftui.estimates",
+    "ftui.options",
     "ftui.report",
 )
 FORBIDDEN_PREFIXES = ("textual", "httpx", "openai")
