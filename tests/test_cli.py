@@ -390,11 +390,12 @@ def test_bom_and_crlf_validate_like_the_plain_file(run_cli, sample_paths, tmp_pa
     assert windows["training"]["total_tokens"] == plain["training"]["total_tokens"]
 
 
-def test_no_arguments_prints_help_and_exits_0(run_cli):
+def test_no_arguments_without_a_terminal_prints_help_and_says_the_wizard_needs_one(run_cli):
     code, out, err = run_cli()
-    assert code == 0
+    assert code == 2
     assert_no_traceback(out, err)
     assert "usage: ftui" in out
+    assert "needs a terminal" in err
     for command in ("validate", "data", "catalog"):
         assert command in out
 
