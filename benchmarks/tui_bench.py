@@ -22,12 +22,12 @@ from pathlib import Path
 # The pty driver is shared with the tests that open the wizard on a real terminal.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from ptyterm import PtyProgram  # noqa: E402
+from ptyterm import PtyProgram
 
 F1, F3, ENTER, ESCAPE = b"\x1bOP", b"\x1bOR", b"\r", b"\x1b"
 
 BASELINE_APP = textwrap.dedent(
-    '''
+    """
     from textual.app import App
     from textual.screen import ModalScreen
     from textual.widgets import DataTable, Footer, Markdown, Static
@@ -56,7 +56,7 @@ BASELINE_APP = textwrap.dedent(
 
 
     Baseline().run()
-    '''
+    """
 )
 
 
