@@ -12,6 +12,7 @@ DOMAIN_MODULES = (
     "ftui.dataset.validator",
     "ftui.dataset.fixes",
     "ftui.estimates",
+    "ftui.jobs",
     "ftui.options",
     "ftui.report",
 )
