@@ -1,0 +1,334 @@
+"""Step 1 of the wizard: choose the base model, from the catalog merged with what the backend offers now."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, Input, Markdown, Select, Static
+
+from ftui.catalog import TASK_LABELS, Catalog, Method, Provider, Task, load_catalog
+from ftui.client import Backend, BackendError, LiveModel
+from ftui.config import BACKEND_LABELS, BackendKind
+from ftui.tui.base import FtuiScreen
+from ftui.tui.widgets.modelcard import (
+    METHOD_LABELS,
+    Entry,
+    Mark,
+    card_markdown,
+    format_tokens,
+    merge,
+    methods_short,
+)
+
+ALL = "all"
+MARK_STYLES: dict[Mark, str] = {Mark.AVAILABLE: "green", Mark.UNAVAILABLE: "red", Mark.UNKNOWN: "yellow"}
+_PROVIDER_OF_KIND: dict[BackendKind, Provider] = {BackendKind.LOCAL: Provider.LOCAL, BackendKind.AZURE: Provider.AZURE}
+
+HELP = """\
+Pick the **base model** to fine-tune. The list joins ftui's built-in model cards with the models the active
+backend reports right now.
+
+- **Task** filters by what the model can be fine-tuned for (chat completion, classification, translation…).
+- **Method** filters by training method: *supervised* (SFT: learn from example answers), *DPO* (learn from
+  preferred vs. rejected answers), *reinforcement* (RFT: learn from a grader's scores).
+- **Search** matches names, publishers, families and languages as you type.
+
+The first column says whether this backend can train the model: `✓` fine-tunable here, `✗` not on this
+backend (the card says why, for example an OpenAI model while the local engine is active — press `F2` to
+switch profile), `?` not known yet (the backend has not answered). Models the backend reports without a
+catalog card are listed too.
+
+The card on the right shows capabilities, pretraining data, known limitations and biases, languages, context
+length and price. Facts marked *(unconfirmed)* could not be checked against a public source.
+
+`Enter` (or `Ctrl+N`, or a second click) continues with the highlighted model to the data step.
+"""
+
+
+class CatalogScreen(FtuiScreen):
+    STEP = "model"
+    HELP = HELP
+    HELP_TITLE = "Choose a base model"
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("ctrl+n", "continue", "Continue", tooltip="Continue with the highlighted model"),
+        Binding("escape", "back", "Back"),
+        Binding("slash", "search", "Search", tooltip="Type to filter the models"),
+        Binding("ctrl+t", "task_filter", "Task filter", tooltip="Choose the fine-tuning task"),
+        Binding("f5", "refresh", "Refresh", tooltip="Ask the backend again which models it offers"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.catalog: Catalog = load_catalog()
+        self.live: list[LiveModel] | None = None
+        self.live_error: str | None = None
+        self.backend_label = ""
+        self.provider: Provider | None = None
+        self.entries: list[Entry] = []
+        self.shown: list[Entry] = []
+        self._queried_profile: object = None
+        self._shown_card: str | None = None
+
+    # -- layout -------------------------------------------------------------------------------------------------
+
+    def compose_body(self) -> Iterable[Widget]:
+        with Vertical(classes="body"):
+            with Horizontal(id="filters"):
+                yield Select(_task_options(), value=self._initial_task(), allow_blank=False, id="task")
+                yield Select(_method_options(), value=ALL, allow_blank=False, id="method")
+                yield Input(placeholder="Search models…", id="search")
+            with Horizontal(classes="columns"):
+                with Vertical(id="models-pane", classes="pane"):
+                    yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+                    yield Static("", id="live-status", classes="hint")
+                with VerticalScroll(id="card-pane", classes="pane"):
+                    yield Markdown("", id="card")
+        with Horizontal(classes="actions"):
+            yield Static("", id="reason", classes="reason")
+            yield Button("Continue", variant="primary", id="continue")
+
+    def _initial_task(self) -> str:
+        task = self.ftui.wizard.task
+        return str(task) if task is not None else ALL
+
+    def on_mount(self) -> None:
+        self.query_one("#models-pane").border_title = "Models"
+        self.query_one("#card-pane").border_title = "Model card"
+        table = self.query_one("#models", DataTable)
+        table.add_column(" ", key="mark", width=1)
+        table.add_column("Model", key="name")
+        table.add_column("Context", key="context")
+        table.add_column("Methods", key="methods")
+        table.add_column("Publisher", key="publisher")
+        self._adopt_profile()
+        self._rebuild()
+        table.focus()
+        self.query_live()
+
+    def on_screen_resume(self) -> None:
+        if self._queried_profile != self.ftui.profile:
+            self._adopt_profile()
+            self._rebuild()
+            self.query_live()
+
+    # -- live models --------------------------------------------------------------------------------------------
+
+    def _adopt_profile(self) -> None:
+        profile = self.ftui.profile
+        self.backend_label = BACKEND_LABELS[profile.kind]
+        self.provider = _PROVIDER_OF_KIND.get(profile.kind, Provider.OPENAI)
+        self.live, self.live_error = None, None
+
+    def query_live(self) -> None:
+        self._queried_profile = self.ftui.profile
+        self.live, self.live_error = None, None
+        self._set_live_status(f"… checking what {self.backend_label} offers…")
+        self.call_backend(self._fetch, done=self._got_live, failed=self._live_failed, group="live", exclusive=True)
+
+    @staticmethod
+    def _fetch(backend: Backend) -> tuple[Provider, list[LiveModel]]:
+        return backend.provider, backend.list_models()
+
+    def _got_live(self, result: tuple[Provider, list[LiveModel]]) -> None:
+        self.provider, self.live = result
+        count = sum(1 for entry in self._merged() if entry.availability.mark is Mark.AVAILABLE)
+        self._set_live_status(f"✓ {self.backend_label}: {count} fine-tunable here")
+        self._rebuild()
+
+    def _live_failed(self, error: BackendError) -> None:
+        self.live_error = f"{error.message} {error.hint}".strip()
+        self._set_live_status(f"✗ {self.backend_label} did not answer")
+        self._rebuild()
+        self._show_card()
+
+    def _set_live_status(self, text: str) -> None:
+        self.query_one("#live-status", Static).update(text)
+
+    def _merged(self) -> list[Entry]:
+        return merge(
+            self.catalog,
+            provider=self.provider,
+            backend_label=self.backend_label,
+            live=self.live,
+            error=self.live_error,
+        )
+
+    # -- the list -----------------------------------------------------------------------------------------------
+
+    def _filters(self) -> tuple[Task | None, Method | None, str]:
+        task = self.query_one("#task", Select).value
+        method = self.query_one("#method", Select).value
+        text = self.query_one("#search", Input).value
+        return (
+            Task(task) if isinstance(task, str) and task != ALL else None,
+            Method(method) if isinstance(method, str) and method != ALL else None,
+            text,
+        )
+
+    def _rebuild(self) -> None:
+        """Refill the table from the filters, keeping the highlighted model (or the wizard's choice) in view."""
+        self.entries = self._merged()
+        task, method, text = self._filters()
+        matching = [entry for entry in self.entries if entry.matches(task=task, method=method, text=text)]
+        # What this backend can train first; the rest stay visible, marked, with the reason on their card.
+        self.shown = sorted(matching, key=lambda entry: not entry.availability.usable)
+        table = self.query_one("#models", DataTable)
+        keep = self._highlighted_id() or self.ftui.wizard.model
+        table.clear()
+        for entry in self.shown:
+            table.add_row(*_row(entry), key=entry.model_id)
+        self._move_cursor(keep)
+        self._show_card()
+
+    def _move_cursor(self, model_id: str | None) -> None:
+        table = self.query_one("#models", DataTable)
+        if not self.shown:
+            return
+        index = self._index_of(model_id)
+        if index is None:
+            index = next((i for i, e in enumerate(self.shown) if e.availability.usable), 0)
+        table.move_cursor(row=index, scroll=True)
+
+    def _index_of(self, model_id: str | None) -> int | None:
+        if not model_id:
+            return None
+        card = self.catalog.get(model_id)
+        for index, entry in enumerate(self.shown):
+            if entry.model_id == model_id or (card is not None and entry.card is card):
+                return index
+        return None
+
+    def _highlighted_id(self) -> str | None:
+        entry = self.highlighted()
+        return entry.model_id if entry else None
+
+    def highlighted(self) -> Entry | None:
+        table = self.query_one("#models", DataTable)
+        if not self.shown or table.row_count == 0:
+            return None
+        row = table.cursor_row
+        return self.shown[row] if 0 <= row < len(self.shown) else None
+
+    def _show_card(self) -> None:
+        entry = self.highlighted()
+        card = self.query_one("#card", Markdown)
+        if entry is None:
+            card.update(self._empty_text())
+        else:
+            text = card_markdown(entry, self.backend_label)
+            if self.live_error:
+                text = f"**✗ {self.backend_label} did not answer:** {self.live_error}\n\n{text}"
+            card.update(text)
+        self._show_reason(entry)
+        self.refresh_bindings()
+
+    def _empty_text(self) -> str:
+        task, method, text = self._filters()
+        parts = [TASK_LABELS[task] if task else "", METHOD_LABELS[method] if method else "", repr(text) if text else ""]
+        wanted = ", ".join(part for part in parts if part)
+        return f"No model matches {wanted}.\n\nChoose *All tasks* or *Any method*, or clear the search."
+
+    def _show_reason(self, entry: Entry | None) -> None:
+        reason = self.query_one("#reason", Static)
+        if entry is None:
+            reason.update("No model matches the filters.")
+        elif entry.availability.usable:
+            reason.update(Text(f"Enter: continue with {entry.name}", style="bold"))
+        else:
+            reason.update(f"✗ {entry.availability.reason}")
+
+    @on(Select.Changed)
+    @on(Input.Changed, "#search")
+    def _filters_changed(self) -> None:
+        if self.is_mounted:
+            self._rebuild()
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self._show_card()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.choose()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self) -> None:
+        self.query_one("#models", DataTable).focus()
+
+    @on(Button.Pressed, "#continue")
+    def _continue_pressed(self) -> None:
+        self.choose()
+
+    # -- actions ------------------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "continue":
+            entry = self.highlighted()
+            return True if entry is not None and entry.availability.usable else None
+        if action == "back":
+            return len(self.app.screen_stack) > 2
+        return True
+
+    def action_continue(self) -> None:
+        self.choose()
+
+    def choose(self) -> None:
+        """Take the highlighted model into the wizard and go to the data step; refuse one this backend cannot train."""
+        entry = self.highlighted()
+        if entry is None:
+            self.notify("No model matches the filters.", severity="warning")
+            return
+        if not entry.availability.usable:
+            self.notify(entry.availability.reason, title=f"✗ {entry.name} cannot be fine-tuned here", severity="error")
+            return
+        wizard = self.ftui.wizard
+        task, method, _ = self._filters()
+        wizard.model = entry.model_id
+        wizard.card = entry.card
+        wizard.task = task if task in entry.tasks else entry.tasks[0]
+        if method is not None:
+            wizard.method = method
+        elif entry.methods and wizard.method not in entry.methods:
+            wizard.method = entry.methods[0]
+        from ftui.tui.screens.data import DataScreen
+
+        self.app.push_screen(DataScreen())
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_task_filter(self) -> None:
+        self.query_one("#task", Select).focus()
+
+    def action_refresh(self) -> None:
+        self.query_live()
+
+
+def _task_options() -> list[tuple[str, str]]:
+    return [("All tasks", ALL), *((label, str(task)) for task, label in TASK_LABELS.items())]
+
+
+def _method_options() -> list[tuple[str, str]]:
+    return [("Any method", ALL), *((label, str(method)) for method, label in METHOD_LABELS.items())]
+
+
+def _row(entry: Entry) -> tuple[Text, str, str, str, str]:
+    mark = entry.availability.mark
+    context = entry.card.context_window if entry.card else None
+    return (
+        Text(str(mark), style=MARK_STYLES[mark]),
+        entry.name,
+        format_tokens(context),
+        methods_short(entry),
+        entry.publisher,
+    )

@@ -1,0 +1,276 @@
+"""Catalog cards merged with what a backend reports live, and the model-card text shown beside the list.
+
+No Textual here: the catalog screen turns ``Entry`` objects into table rows and the card pane's markdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ftui.catalog import TASK_LABELS, Catalog, Method, ModelCard, Provider, Task
+from ftui.client import LiveModel
+
+
+class Mark(StrEnum):
+    AVAILABLE = "✓"
+    UNAVAILABLE = "✗"
+    UNKNOWN = "?"
+
+
+MARK_WORDS: dict[Mark, str] = {
+    Mark.AVAILABLE: "fine-tunable here",
+    Mark.UNAVAILABLE: "not on this backend",
+    Mark.UNKNOWN: "availability unknown",
+}
+
+METHOD_SHORT: dict[Method, str] = {Method.SUPERVISED: "SFT", Method.DPO: "DPO", Method.REINFORCEMENT: "RFT"}
+METHOD_LABELS: dict[Method, str] = {
+    Method.SUPERVISED: "Supervised (SFT)",
+    Method.DPO: "Preference (DPO)",
+    Method.REINFORCEMENT: "Reinforcement (RFT)",
+}
+
+PROVIDER_NAMES: dict[Provider, str] = {
+    Provider.OPENAI: "OpenAI",
+    Provider.AZURE: "Azure OpenAI",
+    Provider.FOUNDRY: "Microsoft Foundry",
+    Provider.LOCAL: "Local engine",
+}
+
+# Where to go instead, per provider of a card the current backend cannot train.
+_SWITCH_HINTS: dict[Provider, str] = {
+    Provider.OPENAI: "an OpenAI",
+    Provider.AZURE: "an Azure",
+    Provider.LOCAL: "the local engine",
+}
+
+# A model the backend reports without a card: the OpenAI fine-tuning API trains chat models.
+_LIVE_ONLY_TASKS: tuple[Task, ...] = (Task.CHAT_COMPLETION,)
+
+
+@dataclass(frozen=True)
+class Availability:
+    mark: Mark
+    reason: str
+
+    @property
+    def usable(self) -> bool:
+        return self.mark is not Mark.UNAVAILABLE
+
+    def describe(self) -> str:
+        return f"{self.mark} {MARK_WORDS[self.mark]} — {self.reason}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the catalog: a card, a live model, or both."""
+
+    model_id: str  # the name a fine-tuning job is created with on this backend
+    card: ModelCard | None
+    live: LiveModel | None
+    availability: Availability
+
+    @property
+    def name(self) -> str:
+        return self.card.name if self.card else self.model_id
+
+    @property
+    def publisher(self) -> str:
+        if self.card:
+            return self.card.publisher
+        return (self.live.owned_by if self.live else "") or "—"
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        return self.card.tasks if self.card else _LIVE_ONLY_TASKS
+
+    @property
+    def methods(self) -> tuple[Method, ...]:
+        return self.card.methods if self.card else ()
+
+    def matches(self, *, task: Task | None, method: Method | None, text: str) -> bool:
+        if task is not None and task not in self.tasks:
+            return False
+        # A model without a card has unknown methods: it stays visible under every method filter.
+        if method is not None and self.card is not None and method not in self.methods:
+            return False
+        if self.card is not None:
+            return self.card.matches(text) or _words_in(text, self.model_id)
+        return _words_in(text, " ".join([self.model_id, self.publisher]))
+
+
+def _words_in(text: str, haystack: str) -> bool:
+    lowered = haystack.lower()
+    return all(word in lowered for word in text.lower().split())
+
+
+def merge(
+    catalog: Catalog,
+    *,
+    provider: Provider | None,
+    backend_label: str,
+    live: Sequence[LiveModel] | None,
+    error: str | None = None,
+) -> list[Entry]:
+    """Every catalog card with its availability on this backend, then live fine-tunable models without a card.
+
+    ``live`` is None while the backend has not answered (or failed: ``error`` says why).
+    """
+    matched = _live_by_card(catalog, live or ())
+    entries = [_card_entry(card, provider, backend_label, live, matched.get(card.id), error) for card in catalog.cards]
+    entries.extend(_live_only_entries(catalog, live or (), backend_label))
+    return entries
+
+
+def _live_by_card(catalog: Catalog, live: Iterable[LiveModel]) -> dict[str, LiveModel]:
+    """The live model naming each card; the one with the card's exact id wins over an alias or a snapshot."""
+    found: dict[str, LiveModel] = {}
+    for model in live:
+        if model.is_fine_tuned:
+            continue
+        card = catalog.get(model.id)
+        if card is None:
+            continue
+        if card.id not in found or model.id == card.id:
+            found[card.id] = model
+    return found
+
+
+def _card_entry(
+    card: ModelCard,
+    provider: Provider | None,
+    backend_label: str,
+    live: Sequence[LiveModel] | None,
+    match: LiveModel | None,
+    error: str | None,
+) -> Entry:
+    model_id = match.id if match is not None else card.id
+    return Entry(model_id, card, match, _availability(card, provider, backend_label, live, match, error))
+
+
+def _availability(
+    card: ModelCard,
+    provider: Provider | None,
+    backend_label: str,
+    live: Sequence[LiveModel] | None,
+    match: LiveModel | None,
+    error: str | None,
+) -> Availability:
+    if provider is None or provider not in card.providers:
+        return Availability(Mark.UNAVAILABLE, _elsewhere_reason(card))
+    if live is None:
+        if error:
+            return Availability(Mark.UNKNOWN, f"{backend_label} did not answer; F5 asks again.")
+        return Availability(Mark.UNKNOWN, f"checking what {backend_label} offers…")
+    if match is None:
+        if provider is Provider.LOCAL:
+            return Availability(Mark.UNAVAILABLE, f"{backend_label} does not offer this model.")
+        return Availability(
+            Mark.UNAVAILABLE,
+            f"{backend_label} does not list this model (it depends on the account, region or quota).",
+        )
+    if match.fine_tunable is False:
+        return Availability(Mark.UNAVAILABLE, match.reason or f"{backend_label} reports it cannot be fine-tuned.")
+    return Availability(Mark.AVAILABLE, f"listed by {backend_label}.")
+
+
+def _elsewhere_reason(card: ModelCard) -> str:
+    owners = " and ".join(PROVIDER_NAMES[p] for p in card.providers)
+    switches = [_SWITCH_HINTS[p] for p in card.providers if p in _SWITCH_HINTS]
+    if switches:
+        return f"{owners} model — switch to {' or '.join(switches)} profile (F2)."
+    return f"{owners} model — fine-tune it in the Microsoft Foundry portal; ftui cannot train it."
+
+
+def _live_only_entries(catalog: Catalog, live: Iterable[LiveModel], backend_label: str) -> list[Entry]:
+    entries = []
+    for model in live:
+        if model.is_fine_tuned or model.fine_tunable is not True or catalog.get(model.id) is not None:
+            continue
+        entries.append(Entry(model.id, None, model, Availability(Mark.AVAILABLE, f"reported by {backend_label}.")))
+    return entries
+
+
+# -- the card pane's text ------------------------------------------------------------------------------------
+
+
+def format_tokens(count: int | None) -> str:
+    """Short token counts for the table: 1M, 128k, 512."""
+    if count is None:
+        return "—"
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.0f}M"
+    if count >= 1_000:
+        return f"{count // 1000}k"
+    return str(count)
+
+
+def methods_short(entry: Entry) -> str:
+    return " ".join(METHOD_SHORT[m] for m in entry.methods) or "?"
+
+
+def card_markdown(entry: Entry, backend_label: str) -> str:
+    """The model card: what it can do, what it was trained on, its limits, and whether this backend can train it."""
+    availability = f"**On {backend_label}:** {entry.availability.describe()}"
+    if entry.card is None:
+        return _live_only_markdown(entry, availability)
+    card = entry.card
+    unconfirmed = "" if not card.unconfirmed else "\n\n*(unconfirmed)*: not confirmed from a public source."
+    lines = [
+        f"## {card.name}",
+        f"`{entry.model_id}` · {card.publisher} · {card.family} family",
+        availability,
+        _fact(card, "tasks", "Tasks", ", ".join(TASK_LABELS[t] for t in card.tasks)),
+        _fact(card, "methods", "Methods", ", ".join(METHOD_LABELS[m] for m in card.methods)),
+        _fact(card, "context_window", "Context", _tokens_words(card.context_window)),
+        _fact(card, "training_context_limit", "Training examples up to", _tokens_words(card.training_context_limit)),
+        _fact(card, "languages", "Languages", ", ".join(card.languages)),
+        _fact(card, "training_price_per_1m_tokens", "Training price", _price(card)),
+        _fact(card, "license", "License", card.license),
+        _section(card, "capabilities", "Capabilities", card.capabilities),
+        _section(card, "pretraining_data", "Pretraining data", card.pretraining_data),
+        _section(card, "limitations", "Known limitations", card.limitations),
+        _section(card, "biases", "Biases", card.biases),
+    ]
+    if card.sources:
+        lines.append("### Sources\n\n" + "\n".join(f"- {source}" for source in card.sources))
+    return "\n\n".join(lines) + unconfirmed
+
+
+def _live_only_markdown(entry: Entry, availability: str) -> str:
+    live = entry.live
+    facts = [f"## {entry.model_id}", availability, "No catalog card; reported by the backend."]
+    if live is not None:
+        if live.owned_by:
+            facts.append(f"**Owned by:** {live.owned_by}")
+        if live.base_model:
+            facts.append(f"**Base model:** {live.base_model}")
+    facts.append("Its tasks and methods are not published here; ftui lists it under chat completion.")
+    return "\n\n".join(facts)
+
+
+def _mark(card: ModelCard, field: str) -> str:
+    return "" if card.is_confirmed(field) else " *(unconfirmed)*"
+
+
+def _fact(card: ModelCard, field: str, label: str, value: str) -> str:
+    return f"**{label}:** {value}{_mark(card, field)}"
+
+
+def _section(card: ModelCard, field: str, title: str, text: str) -> str:
+    return f"### {title}{_mark(card, field)}\n\n{text}"
+
+
+def _tokens_words(count: int | None) -> str:
+    return "not published" if count is None else f"{count:,} tokens"
+
+
+def _price(card: ModelCard) -> str:
+    price = (
+        "not published"
+        if card.training_price_per_1m_tokens is None
+        else (f"${card.training_price_per_1m_tokens:,.2f} per 1M training tokens")
+    )
+    return f"{price} — {card.training_price_note}" if card.training_price_note else price
