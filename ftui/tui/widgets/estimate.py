@@ -1,0 +1,112 @@
+"""What a job will do before it is submitted: steps, tokens, cost and time, from the data check's figures."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from ftui.catalog import Provider, load_catalog
+from ftui.config import BackendKind
+from ftui.options import Estimate, JobOptions, estimate
+from ftui.tui.state import WizardState
+
+PROVIDERS: dict[BackendKind, Provider] = {
+    BackendKind.LOCAL: Provider.LOCAL,
+    BackendKind.OPENAI: Provider.OPENAI,
+    BackendKind.AZURE: Provider.AZURE,
+    # An OpenAI-compatible server is held to OpenAI's rules: the closest published ones.
+    BackendKind.COMPATIBLE: Provider.OPENAI,
+}
+
+
+def provider_of(kind: BackendKind) -> Provider:
+    return PROVIDERS[kind]
+
+
+def estimate_for(wizard: WizardState, options: JobOptions, kind: BackendKind) -> Estimate | str:
+    """The estimate for ``options`` on the chosen data, or a sentence saying why there is none."""
+    report = wizard.report
+    if report is None:
+        if wizard.training is not None and wizard.training.path is None:
+            return (
+                "No estimate: the training file is already on the backend, so ftui cannot count its examples. "
+                "Estimates need a local file."
+            )
+        return "No estimate yet: it appears once the training data has been checked (step 2, Data)."
+    stats = report.training
+    if stats.examples == 0:
+        return "No estimate: the training file holds no valid examples."
+    card = wizard.card or load_catalog().get(options.model)
+    return estimate(
+        n_examples=stats.examples,
+        tokens_per_example=None,
+        total_tokens=stats.total_tokens,
+        options=options,
+        card=card,
+        backend=kind.value,  # type: ignore[arg-type]
+    )
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown: depends on the service's queue"
+    if seconds < 60:
+        return "under a minute"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"about {hours} h {rest} min" if rest else f"about {hours} h"
+
+
+def cost_text(result: Estimate, kind: BackendKind) -> str:
+    if kind is BackendKind.LOCAL:
+        return "free (runs on this computer)"
+    if result.cost_usd is None:
+        return "unknown (see notes)"
+    return f"about ${result.cost_usd:,.2f}"
+
+
+def summary_line(result: Estimate | str, kind: BackendKind) -> str:
+    """One line for the review screen."""
+    if isinstance(result, str):
+        return result
+    return (
+        f"{result.steps:,} steps · {result.trained_tokens:,} trained tokens · "
+        f"{cost_text(result, kind)} · {duration_text(result.duration_seconds)}"
+    )
+
+
+def estimate_renderable(result: Estimate | str, kind: BackendKind) -> Group | Text:
+    if isinstance(result, str):
+        return Text(result)
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column()
+    grid.add_row("Epochs", f"{result.n_epochs}")
+    grid.add_row("Batch size", f"{result.batch_size}")
+    grid.add_row("Steps", f"{result.steps:,}")
+    grid.add_row("Trained tokens", f"{result.trained_tokens:,}")
+    grid.add_row("Billable tokens", f"{result.billable_tokens:,}")
+    grid.add_row("Cost", cost_text(result, kind))
+    grid.add_row("Duration", duration_text(result.duration_seconds))
+    notes = Text()
+    for note in result.notes:
+        notes.append(f"\n• {note}", style="dim")
+    return Group(grid, notes)
+
+
+class EstimatePanel(Static):
+    """The estimate as a small table with its notes; ``show`` replaces it."""
+
+    DEFAULT_CSS = """
+    EstimatePanel { height: auto; }
+    """
+
+    result: Estimate | str | None = None
+
+    def show(self, result: Estimate | str, kind: BackendKind) -> None:
+        self.result = result
+        self.update(estimate_renderable(result, kind))

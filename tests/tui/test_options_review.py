@@ -1,0 +1,317 @@
+"""The advanced-options and review & submit steps, driven by keys and clicks against the real local engine."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Static
+
+from ftui.dataset.fixes import copy_sample
+from ftui.dataset.validator import validate_to_report
+from ftui.engine import paths, server
+from ftui.options import Estimate, Hyperparameters
+from ftui.tui.app import FtuiApp
+from ftui.tui.screens.options import OptionsScreen
+from ftui.tui.screens.review import ReviewScreen
+from ftui.tui.state import DataChoice, WizardState
+from ftui.tui.widgets.estimate import EstimatePanel
+
+MODEL = "ftui-tiny-random"
+# The tiny model has no catalog card; the data is checked against the local model it shares a tokenizer with.
+CHECK_MODEL = "SmolLM2-135M-Instruct"
+WAIT_S = 90
+
+
+def wizard_with_sample(**choices: object) -> WizardState:
+    """The bundled sample copied next to the test (relative paths), checked, with the tiny model chosen."""
+    training, validation = copy_sample(Path("data"))
+    report = validate_to_report(training, validation, model=CHECK_MODEL)
+    return WizardState(
+        model=MODEL,
+        training=DataChoice.local(training),
+        validation=DataChoice.local(validation),
+        report=report,
+        **choices,  # type: ignore[arg-type]
+    )
+
+
+def text_of(widget: Static) -> str:
+    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
+    console.print(widget.content)
+    return console.export_text()
+
+
+def run(app: FtuiApp, scenario: Callable[[Pilot], Awaitable[None]], size: tuple[int, int] = (80, 24)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.1)
+
+
+async def type_into(pilot: Pilot, field: str, text: str) -> None:
+    box = pilot.app.screen.query_one(f"#input-{field}", Input)
+    box.focus()
+    box.value = ""
+    await pilot.press(*text)
+    await pilot.pause()
+
+
+# -- options -----------------------------------------------------------------------------------------------------
+
+
+def test_invalid_values_show_messages_and_block_continue(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = wizard_with_sample()
+        await app.push_screen(OptionsScreen())
+        screen = app.screen
+        assert isinstance(screen, OptionsScreen)
+
+        await type_into(pilot, "n_epochs", "0")
+        assert "n_epochs must be a whole number from 1 to 50" in text_of(screen.query_one("#message-n_epochs", Static))
+        assert screen.query_one("#options-continue", Button).disabled
+        assert "Fix Epochs" in text_of(screen.query_one("#options-reason", Static))
+        await pilot.press("ctrl+n")
+        assert app.screen is screen, "Continue is blocked while a field is invalid"
+
+        await type_into(pilot, "n_epochs", "2")
+        await type_into(pilot, "suffix", "my model!")
+        assert "letters" in text_of(screen.query_one("#message-suffix", Static))
+        assert screen.query_one("#options-continue", Button).disabled
+
+        await type_into(pilot, "suffix", "x" * 70)
+        assert "allows 64" in text_of(screen.query_one("#message-suffix", Static))
+
+        await type_into(pilot, "suffix", "support-v1")
+        await type_into(pilot, "seed", "-3")
+        assert "seed must be a whole number" in text_of(screen.query_one("#message-seed", Static))
+        await type_into(pilot, "seed", "42")
+
+        await type_into(pilot, "learning_rate_multiplier", "abc")
+        assert "learning_rate_multiplier must be a number" in text_of(
+            screen.query_one("#message-learning_rate_multiplier", Static)
+        )
+        await type_into(pilot, "learning_rate_multiplier", "0.5")
+        warning = text_of(screen.query_one("#message-learning_rate_multiplier", Static))
+        assert "above the suggested 0.02-0.2" in warning
+        assert not screen.query_one("#options-continue", Button).disabled, "a warning does not block"
+
+        # Only the methods the backend can run are offered; beta (DPO only) is hidden.
+        assert not screen.query_one("#row-beta").display
+
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        assert app.wizard.hyperparameters == Hyperparameters(n_epochs=2, learning_rate_multiplier=0.5)
+        assert (app.wizard.seed, app.wizard.suffix) == (42, "support-v1")
+
+        # Back and forward keeps the values in their boxes.
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, OptionsScreen)
+        assert app.screen.query_one("#input-n_epochs", Input).value == "2"
+
+    run(app, scenario)
+
+
+def test_valid_values_update_the_estimate(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = wizard_with_sample()
+        examples = app.wizard.report.training.examples  # type: ignore[union-attr]
+        await app.push_screen(OptionsScreen())
+        panel = app.screen.query_one(EstimatePanel)
+        assert isinstance(panel.result, Estimate)
+        assert panel.result.cost_usd == 0.0 and panel.result.billable_tokens == 0
+
+        await type_into(pilot, "n_epochs", "2")
+        await type_into(pilot, "batch_size", "4")
+        assert isinstance(panel.result, Estimate)
+        assert (panel.result.n_epochs, panel.result.batch_size) == (2, 4)
+        assert panel.result.steps == math.ceil(examples / 4) * 2
+        shown = text_of(panel)
+        assert f"Steps           {panel.result.steps}" in shown
+        assert "free" in shown and "Duration" in shown
+
+        tokens_for_two = panel.result.trained_tokens
+        await type_into(pilot, "n_epochs", "1")
+        assert panel.result.steps == math.ceil(examples / 4)
+        assert panel.result.trained_tokens * 2 == tokens_for_two
+
+        # An invalid value leaves the last valid estimate in place.
+        await type_into(pilot, "batch_size", "4x")
+        assert panel.result.batch_size == 4
+
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert app.screen.query_one("#input-batch_size", Input).value == ""
+        assert any("auto batch size" in note for note in panel.result.notes)
+
+    run(app, scenario)
+
+
+def test_uploaded_training_file_has_no_estimate(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = WizardState(model=MODEL, training=DataChoice.uploaded("file-abc", "train.jsonl"))
+        await app.push_screen(OptionsScreen())
+        panel = app.screen.query_one(EstimatePanel)
+        assert isinstance(panel.result, str) and "need a local file" in panel.result
+
+    run(app, scenario)
+
+
+# -- review and submit -------------------------------------------------------------------------------------------
+
+
+def test_review_blocks_submit_until_a_training_file_is_chosen(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = WizardState(model=MODEL)
+        await app.push_screen(ReviewScreen())
+        screen = app.screen
+        assert "Choose a training file first" in text_of(screen.query_one("#review-reason", Static))
+        assert screen.query_one("#review-submit", Button).disabled
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is screen and not screen.submitting
+
+    run(app, scenario)
+
+
+def _jobs(app: FtuiApp) -> list:
+    return app.connect().list_jobs()
+
+
+def record_submitted(app: FtuiApp) -> list[str]:
+    """The job ids the review hands to ``show_submitted_job``, which still opens the jobs list and dashboard."""
+    shown: list[str] = []
+    original = app.show_submitted_job
+
+    def show(job_id: str) -> None:
+        shown.append(job_id)
+        if os.environ.get("FTUI_TEST_NO_DASHBOARD") is None:
+            original(job_id)
+
+    app.show_submitted_job = show  # type: ignore[method-assign]
+    return shown
+
+
+def test_submit_uploads_creates_the_job_and_opens_its_dashboard(app: FtuiApp) -> None:
+    from ftui.tui.screens.dashboard import DashboardScreen
+
+    shown = record_submitted(app)
+
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = wizard_with_sample(hyperparameters=Hyperparameters(n_epochs=1), suffix="review-test")
+        await app.push_screen(ReviewScreen())
+        review = app.screen
+        summary = text_of(review.query_one("#review-table", Static))
+        assert "northwind-train.jsonl" in summary and "Epochs 1" in summary
+        assert "generated at submit" in summary and "review-test" in summary
+
+        await pilot.click("#review-submit")
+        await wait_for(pilot, lambda: bool(shown), "the submitted job")
+
+        assert app.wizard.seed is not None, "the generated seed is kept in the wizard"
+        jobs = await asyncio.to_thread(_jobs, app)
+        assert len(jobs) == 1
+        job = jobs[0]
+        assert shown == [job.id]
+        assert job.model == MODEL and job.seed == app.wizard.seed
+        assert job.method.supervised.hyperparameters.n_epochs == 1
+        assert job.validation_file and job.training_file
+        assert job.user_provided_suffix == "review-test" or "review-test" in (job.fine_tuned_model or job.id)
+        if os.environ.get("FTUI_TEST_NO_DASHBOARD") is None:
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the job's dashboard")
+
+    run(app, scenario)
+
+
+def _restart_engine_on(port: int) -> None:
+    """Start the engine again on the port the app's backend already points at."""
+    log = paths.log_path().open("ab")
+    subprocess.Popen(
+        [sys.executable, "-m", "ftui", "engine", "serve", "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=os.environ | {"FTUI_HOME": str(paths.home())},
+    )
+    log.close()
+    deadline = time.monotonic() + 60
+    while server.running_engine() is None:
+        assert time.monotonic() < deadline, "the engine did not come back"
+        time.sleep(0.1)
+
+
+def test_a_failed_submit_says_what_to_do_keeps_everything_and_retry_succeeds(app: FtuiApp) -> None:
+    from ftui.tui.screens.dashboard import DashboardScreen
+
+    shown = record_submitted(app)
+
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = wizard_with_sample(hyperparameters=Hyperparameters(n_epochs=1), seed=7)
+        backend = await asyncio.to_thread(app.connect)
+        state = server.running_engine()
+        assert state is not None
+        await app.push_screen(ReviewScreen())
+        review = app.screen
+        assert isinstance(review, ReviewScreen)
+        before = text_of(review.query_one("#review-table", Static))
+
+        await asyncio.to_thread(server.stop)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: review.failed, "the failure panel")
+        panel = text_of(review.query_one("#review-error", Static))
+        assert "Submit failed:" in panel and "What to do next:" in panel
+        assert "Every choice is kept" in panel
+        assert review.query_one("#review-submit", Button).label.plain == "Retry"
+        assert text_of(review.query_one("#review-table", Static)) == before
+        assert app.wizard.seed == 7 and app.wizard.hyperparameters.n_epochs == 1
+
+        await asyncio.to_thread(_restart_engine_on, state.port)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(shown), "the job after retry")
+        jobs = await asyncio.to_thread(backend.list_jobs)
+        assert [(job.id, job.seed) for job in jobs] == [(shown[0], 7)]
+        if os.environ.get("FTUI_TEST_NO_DASHBOARD") is None:
+            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the job's dashboard")
+
+    run(app, scenario)
+
+
+@pytest.mark.parametrize("key", ["m", "d", "o"])
+def test_edit_shortcuts_pop_back_to_their_step(app: FtuiApp, key: str) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = wizard_with_sample()
+        await app.push_screen(OptionsScreen())
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        await pilot.press(key)
+        await pilot.pause()
+        expected = {"m": "model", "d": "data", "o": "options"}[key]
+        if key == "d":  # no data screen in this stack: the review stays and says so
+            assert isinstance(app.screen, ReviewScreen)
+        else:
+            assert getattr(app.screen, "STEP", None) == expected
+
+    run(app, scenario)
