@@ -1,0 +1,479 @@
+"""One job, live: status, progress and ETA, loss and accuracy charts, events, checkpoints, settings and controls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import tzinfo
+from typing import Any, ClassVar, NamedTuple
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, DataTable, ProgressBar, RichLog, Static, TabbedContent, TabPane
+
+from ftui.catalog import load_catalog
+from ftui.client import Backend, BackendError
+from ftui.jobs import TERMINAL, JobStatus, JobTracker, can_cancel, can_pause, can_resume, format_duration
+from ftui.options import JobOptions
+from ftui.tui.base import FtuiScreen
+from ftui.tui.screens.jobs import backoff_seconds, field, format_time, reconnect_text, status_text
+from ftui.tui.state import WizardState
+from ftui.tui.widgets.charts import MetricChart, accuracy_series, loss_series
+
+LEVEL_STYLES: dict[str, tuple[str, str]] = {
+    "info": ("·", ""),
+    "warn": ("!", "yellow"),
+    "warning": ("!", "yellow"),
+    "error": ("✗", "red"),
+}
+HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
+CHECKPOINT_COLUMNS = (
+    ("step", "Step"),
+    ("model", "Checkpoint model"),
+    ("train", "Train loss"),
+    ("valid", "Valid loss"),
+    ("full", "Full valid loss"),
+    ("acc", "Full valid acc"),
+)
+
+
+class Snapshot(NamedTuple):
+    """What one poll brought back."""
+
+    job: Any
+    events: list[Any]
+    checkpoints: list[Any] | None
+    supports_pause: bool
+
+
+def hyperparameters_of(job: Any) -> dict[str, Any]:
+    """The resolved hyperparameters: under ``method.<type>`` (current API) or top-level (older jobs)."""
+    method = field(job, "method")
+    found: Any = None
+    if method is not None:
+        kind = field(method, "type")
+        section = field(method, str(kind)) if kind else None
+        found = field(section, "hyperparameters") if section is not None else None
+    found = found or field(job, "hyperparameters") or {}
+    values = {name: field(found, name) for name in HYPERPARAMETER_NAMES}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def details_text(job: Any) -> Text:
+    """Settings, files and (when failed) the error, as aligned "name  value" lines."""
+    method = field(job, "method")
+    rows: list[tuple[str, str]] = [
+        ("Job", str(field(job, "id", "—"))),
+        ("Base model", str(field(job, "model", "—"))),
+        ("Method", str(field(method, "type", "supervised")) if method is not None else "supervised"),
+    ]
+    for name, value in hyperparameters_of(job).items():
+        rows.append(
+            (name, "auto" if value in ("auto", -1) else f"{value:g}" if isinstance(value, float) else str(value))
+        )
+    rows += [
+        ("seed", str(field(job, "seed", "—"))),
+        ("suffix", str(field(job, "user_provided_suffix", "—"))),
+        ("Fine-tuned model", str(field(job, "fine_tuned_model", "—"))),
+        ("Training file", str(field(job, "training_file", "—"))),
+        ("Validation file", str(field(job, "validation_file", "—"))),
+        ("Result files", ", ".join(field(job, "result_files", [])) or "—"),
+    ]
+    text = Text()
+    for name, value in rows:
+        text.append(f"{name:<18}", style="bold")
+        text.append(f"{value}\n")
+    error = field(job, "error")
+    if error and (field(error, "message") or field(error, "code")):
+        text.append("\n✗ Error\n", style="bold red")
+        for name in ("code", "message", "param"):
+            if field(error, name):
+                text.append(f"{name:<18}", style="bold")
+                text.append(f"{field(error, name)}\n")
+    return text
+
+
+def event_line(event: Any, tz: tzinfo | None) -> Text:
+    level = str(field(event, "level", "info"))
+    symbol, style = LEVEL_STYLES.get(level, ("·", ""))
+    stamp = format_time(field(event, "created_at"), tz)[-5:]
+    line = Text(f"{stamp} {symbol} ", style=style if style else "dim")
+    line.append(str(field(event, "message", "")), style=style)
+    return line
+
+
+def _metric(value: Any) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "—"
+
+
+def _has_metrics(events: Sequence[Any]) -> bool:
+    return any(field(event, "type") == "metrics" for event in events)
+
+
+class ConfirmCancel(ModalScreen[bool]):
+    """Asks before cancelling: a cancelled job cannot be resumed."""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("y", "answer(True)", "Cancel the job"),
+        Binding("n,escape", "answer(False)", "Keep it"),
+    ]
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Static(f"Cancel {self.job_id}?", classes="section-title")
+            yield Static("Training stops and the job cannot be resumed. Checkpoints already saved are kept.")
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Keep running (n)", id="confirm-no", compact=True)
+                yield Button("Cancel job (y)", id="confirm-yes", variant="error", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class DashboardScreen(FtuiScreen):
+    HELP_TITLE = "Job dashboard"
+    HELP = """\
+Follows one fine-tuning job while it runs, and shows what it produced when it ends. It asks the backend every few
+seconds (the interval is in your settings) and fetches only events it has not seen yet.
+
+- **Charts**: *loss* (lower is better) and *token accuracy* (the share of the answer's tokens the model predicts
+  exactly) for each step. *train* is measured on the batch just trained; *validation* on a sample of the
+  validation file; *full validation* on the whole validation file, at the end of each epoch. Training loss that
+  keeps falling while validation loss rises means the model is memorising the examples (overfitting).
+- **Events**: the service's log, oldest first. `!` is a warning, `✗` an error.
+- **Checkpoints**: models saved along the way (one per epoch), each usable like the final model.
+- **Details**: the hyperparameters the service resolved ("auto" replaced by real values), the seed to reproduce
+  the run, and the input files. A failed job shows its error here.
+
+**Actions**: `c` cancel (asks first) · `p` pause and `r` resume (where the backend supports it) · `k` clone into a
+new wizard run with the same settings · `t` open the playground to chat with the fine-tuned model beside its base
+model, once the job has succeeded. Keys that do not apply right now are dimmed, and the reason is shown.
+
+If the backend stops answering, the header says *Reconnecting* and when the next try is; the dashboard recovers
+by itself. A bell rings when the job ends (turn it off in the settings).
+"""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("c", "cancel_job", "Cancel job"),
+        Binding("p", "pause_job", "Pause"),
+        Binding("r", "resume_job", "Resume"),
+        Binding("k", "clone", "Clone"),
+        Binding("t", "playground", "Playground"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    # Time zone for event times (None: this computer's) and the clock for the ETA; tests fix both.
+    timezone: ClassVar[tzinfo | None] = None
+    clock: ClassVar[Callable[[], float]] = staticmethod(time.time)
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.tracker = JobTracker(job_id)
+        self.job: Any = None
+        self.supports_pause = False
+        self.checkpoints: list[Any] = []
+        self.failures = 0
+        self.finished = False
+        self.bell_rung = False
+        self._last_status: JobStatus | None = None
+        self._loading = False
+        self._again = False
+        self._timer = None
+        self._shown_events: set[str] = set()
+        self._seen_end = False
+
+    # -- layout -------------------------------------------------------------------------------------------------
+
+    def compose_body(self) -> Iterable[Widget]:
+        with Vertical(classes="body", id="dash-body"):
+            yield from self._header()
+            with TabbedContent(id="dash-tabs"):
+                with TabPane("Charts", id="tab-charts"), Grid(id="dash-charts"):
+                    yield MetricChart("Loss", select=loss_series, id="chart-loss")
+                    yield MetricChart("Token accuracy", select=accuracy_series, id="chart-accuracy")
+                with TabPane("Events", id="tab-events"):
+                    yield RichLog(wrap=True, min_width=20, id="dash-events")
+                with TabPane("Checkpoints", id="tab-checkpoints"):
+                    yield Static("No checkpoints yet.", id="dash-checkpoints-state", classes="hint")
+                    yield self._checkpoints_table()
+                with TabPane("Details", id="tab-details"), VerticalScroll():
+                    yield Static("", id="dash-details")
+            yield self._actions()
+
+    def _header(self) -> list[Widget]:
+        return [
+            Horizontal(
+                Static(Text(self.job_id, style="bold"), id="dash-title"),
+                Static("Loading…", id="dash-status"),
+                id="dash-head",
+            ),
+            Horizontal(
+                ProgressBar(total=100, show_eta=False, id="dash-progress"),
+                Static("", id="dash-steps"),
+                id="dash-progress-row",
+            ),
+            Static("", id="dash-banner", classes="warning-text"),
+        ]
+
+    def _checkpoints_table(self) -> DataTable:
+        table = DataTable(id="dash-checkpoints", cursor_type="row", zebra_stripes=True)
+        for key, label in CHECKPOINT_COLUMNS:
+            table.add_column(label, key=key)
+        return table
+
+    def _actions(self) -> Horizontal:
+        return Horizontal(
+            Static("", id="dash-reason", classes="hint"),
+            Button("Cancel", id="btn-cancel", variant="error", compact=True, action="screen.cancel_job"),
+            Button("Pause", id="btn-pause", compact=True, action="screen.pause_job"),
+            Button("Resume", id="btn-resume", compact=True, action="screen.resume_job"),
+            Button("Clone", id="btn-clone", compact=True, action="screen.clone"),
+            Button("Playground", id="btn-playground", variant="primary", compact=True, action="screen.playground"),
+            id="dash-actions",
+        )
+
+    def on_mount(self) -> None:
+        self.query_one("#dash-banner").display = False
+        self._update_actions()
+        self.poll_now()
+
+    def on_unmount(self) -> None:
+        self._stop_timer()
+
+    # -- polling: one fetch in flight at most; the next one is armed when it returns ---------------------------
+
+    def poll_now(self) -> None:
+        """Fetch now, or right after the fetch in flight."""
+        if self._loading:
+            self._again = True
+            return
+        self._stop_timer()
+        self._loading = True
+        job_id, after = self.job_id, self.tracker.last_event_id
+        need_checkpoints = not self.checkpoints or not self.finished
+
+        def fetch(backend: Backend) -> Snapshot:
+            job = backend.retrieve_job(job_id)
+            events = list(backend.job_events_after(job_id, after))
+            ended = str(field(job, "status", "")) in {str(status) for status in TERMINAL}
+            checkpoints = None
+            if need_checkpoints and (_has_metrics(events) or ended or after is None):
+                checkpoints = list(backend.job_checkpoints(job_id))
+            return Snapshot(job, events, checkpoints, backend.supports_pause)
+
+        self.call_backend(fetch, done=self._fetched, failed=self._fetch_failed, group="dashboard-poll")
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _rearm(self, delay: float) -> None:
+        self._loading = False
+        self._stop_timer()
+        if self._again:
+            self._again = False
+            self.poll_now()
+        elif not self.finished:
+            self._timer = self.set_timer(delay, self.poll_now)
+
+    def _fetched(self, snapshot: Snapshot) -> None:
+        self.failures = 0
+        self.query_one("#dash-banner").display = False
+        self.job = snapshot.job
+        self.supports_pause = snapshot.supports_pause
+        self.tracker.update_job(snapshot.job)
+        new_events = self.tracker.add_events(snapshot.events)
+        if snapshot.checkpoints is not None:
+            self.checkpoints = snapshot.checkpoints
+            self._show_checkpoints()
+        self._show_events(new_events)
+        self._show_status()
+        self._show_charts()
+        self.query_one("#dash-details", Static).update(details_text(self.job))
+        status = self.tracker.status
+        ended = status in TERMINAL
+        self._ring_if_ended(status)
+        self._last_status = status
+        self._update_actions()
+        # The first answer that shows the job ended gets one more fetch (the last events and checkpoints); then
+        # polling stops.
+        self.finished = ended and self._seen_end
+        self._seen_end = ended
+        self._rearm(0.5 if ended else float(self.ftui.settings.poll_seconds))
+
+    def _fetch_failed(self, error: BackendError) -> None:
+        self.failures += 1
+        delay = backoff_seconds(self.failures)
+        banner = self.query_one("#dash-banner", Static)
+        banner.update(reconnect_text(self.failures, delay, error))
+        banner.display = True
+        self._rearm(delay)
+
+    def _ring_if_ended(self, status: JobStatus) -> None:
+        previous = self._last_status
+        if previous is not None and previous not in TERMINAL and status in TERMINAL and not self.bell_rung:
+            self.bell_rung = True
+            if self.ftui.settings.bell:
+                self.app.bell()
+            self.notify(f"{self.job_id} {status_text(status).plain}", title="Job ended")
+
+    # -- rendering ----------------------------------------------------------------------------------------------
+
+    def _show_status(self) -> None:
+        tracker = self.tracker
+        status = status_text(tracker.status)
+        tokens = field(self.job, "trained_tokens")
+        if tokens:
+            status.append(f"  ·  {tokens:,} tokens trained", style="")
+        self.query_one("#dash-status", Static).update(status)
+        progress = tracker.progress
+        self.query_one("#dash-progress", ProgressBar).update(total=100, progress=round((progress or 0) * 100, 1))
+        self.query_one("#dash-steps", Static).update(self._steps_text())
+
+    def _steps_text(self) -> str:
+        tracker = self.tracker
+        parts = []
+        if tracker.total_steps:
+            parts.append(f"step {tracker.step or 0}/{tracker.total_steps}")
+        elif tracker.step:
+            parts.append(f"step {tracker.step}")
+        eta = tracker.eta_seconds(self.clock()) if tracker.status not in TERMINAL else None
+        if eta is not None:
+            parts.append(f"ETA {format_duration(eta)}")
+        return "  ".join(parts)
+
+    def _show_events(self, events: Sequence[Any]) -> None:
+        log = self.query_one("#dash-events", RichLog)
+        for event in events:
+            event_id = str(field(event, "id", ""))
+            if event_id and event_id in self._shown_events:
+                continue
+            self._shown_events.add(event_id)
+            log.write(event_line(event, self.timezone))
+
+    def _show_charts(self) -> None:
+        metrics = self.tracker.metrics
+        for chart in self.query(MetricChart):
+            chart.show_metrics(metrics)
+
+    def _show_checkpoints(self) -> None:
+        table = self.query_one("#dash-checkpoints", DataTable)
+        ordered = sorted(self.checkpoints, key=lambda item: field(item, "step_number", 0))
+        with self.app.batch_update():
+            table.clear()
+            for item in ordered:
+                metrics = field(item, "metrics", {})
+                table.add_row(
+                    str(field(item, "step_number", "—")),
+                    str(field(item, "fine_tuned_model_checkpoint", "—")),
+                    _metric(field(metrics, "train_loss")),
+                    _metric(field(metrics, "valid_loss")),
+                    _metric(field(metrics, "full_valid_loss")),
+                    _metric(field(metrics, "full_valid_mean_token_accuracy")),
+                    key=str(field(item, "id", field(item, "step_number"))),
+                )
+        count = len(ordered)
+        self.query_one("#dash-checkpoints-state", Static).update(
+            f"{count} checkpoint{'s' if count != 1 else ''}, oldest first." if count else "No checkpoints yet."
+        )
+
+    # -- actions ------------------------------------------------------------------------------------------------
+
+    def _status(self) -> JobStatus | None:
+        return self.tracker.status if self.job is not None else None
+
+    def _playground_ready(self) -> bool:
+        return self._status() == JobStatus.SUCCEEDED and bool(field(self.job, "fine_tuned_model"))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        status = self._status()
+        if action in ("pause_job", "resume_job") and self.job is not None and not self.supports_pause:
+            return False
+        allowed = {
+            "cancel_job": status is not None and can_cancel(status),
+            "pause_job": status is not None and can_pause(status),
+            "resume_job": status is not None and can_resume(status),
+            "clone": self.job is not None,
+            "playground": self._playground_ready(),
+        }.get(action)
+        if allowed is None:
+            return True
+        return True if allowed else None
+
+    def _update_actions(self) -> None:
+        for action, button_id in (
+            ("cancel_job", "btn-cancel"),
+            ("pause_job", "btn-pause"),
+            ("resume_job", "btn-resume"),
+            ("clone", "btn-clone"),
+            ("playground", "btn-playground"),
+        ):
+            allowed = self.check_action(action, ())
+            button = self.query_one(f"#{button_id}", Button)
+            button.display = allowed is not False
+            button.disabled = not allowed
+        self.query_one("#dash-reason", Static).update(self._reason())
+        self.refresh_bindings()
+
+    def _reason(self) -> str:
+        status = self._status()
+        if status is None:
+            return "Waiting for the backend…"
+        if status == JobStatus.SUCCEEDED and not self._playground_ready():
+            return "No fine-tuned model to try."
+        if status in TERMINAL:
+            return "The job has ended: k clones it." if status != JobStatus.SUCCEEDED else "t tries the model."
+        return "Playground opens once the job succeeds."
+
+    def action_cancel_job(self) -> None:
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._control("Cancelling", lambda backend: backend.cancel_job(self.job_id))
+
+        self.app.push_screen(ConfirmCancel(self.job_id), answered)
+
+    def action_pause_job(self) -> None:
+        self._control("Pausing", lambda backend: backend.pause_job(self.job_id))
+
+    def action_resume_job(self) -> None:
+        self._control("Resuming", lambda backend: backend.resume_job(self.job_id))
+
+    def _control(self, doing: str, call: Callable[[Backend], Any]) -> None:
+        self.notify(f"{doing} {self.job_id}…")
+        self.finished = self._seen_end = False
+        self.call_backend(call, done=lambda _: self.poll_now(), group="dashboard-control")
+
+    def action_clone(self) -> None:
+        if self.job is None:
+            return
+        options = JobOptions.from_job(self.job)
+        self.ftui.start_wizard(WizardState.from_options(options, load_catalog().get(options.model)))
+
+    def action_playground(self) -> None:
+        if not self._playground_ready():
+            return
+        from ftui.tui.screens.playground import PlaygroundScreen
+
+        model, base = str(field(self.job, "fine_tuned_model")), str(field(self.job, "model"))
+        wizard = self.ftui.wizard
+        path = wizard.training.path if wizard.training is not None and wizard.model == base else None
+        self.app.push_screen(PlaygroundScreen(model, base, system_prompt=None, training_path=path))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,261 @@
+"""Chat with a fine-tuned model beside its base model: the same prompt to both, answers streaming side by side."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import orjson
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Static
+
+from ftui.client import Backend, BackendError, ErrorKind
+from ftui.tui.base import FtuiScreen
+from ftui.tui.widgets.chatpane import ChatPane
+
+MAX_TOKENS = 256
+TEMPERATURE = 0.7
+NARROW_WIDTH = 100
+# Reading a training file for its system prompt stops after this many lines.
+SYSTEM_PROMPT_SCAN_LINES = 2000
+
+
+def first_system_prompt(path: Path, max_lines: int = SYSTEM_PROMPT_SCAN_LINES) -> str | None:
+    """The first system message in a chat JSONL file, or None (no such message, or the file is unreadable)."""
+    try:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle):
+                if number >= max_lines:
+                    return None
+                prompt = _system_message(line)
+                if prompt:
+                    return prompt
+    except OSError:
+        return None
+    return None
+
+
+def _system_message(line: bytes) -> str | None:
+    try:
+        example = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    messages = example.get("messages") if isinstance(example, dict) else None
+    for message in messages if isinstance(messages, list) else []:
+        if isinstance(message, dict) and message.get("role") == "system" and isinstance(message.get("content"), str):
+            return message["content"]
+    return None
+
+
+class PlaygroundScreen(FtuiScreen):
+    HELP_TITLE = "Playground"
+    HELP = """\
+Try a fine-tuned model: each prompt goes to the fine-tuned model (left) and to the base model it was trained
+from (right), so you can see what training changed. Answers stream in as they are generated.
+
+- **System prompt**: the instructions sent before the conversation. It starts as the training data's first system
+  message, because the model learned to answer under it; change it to see how the model copes without it.
+- **Enter** in the prompt box sends it to both models. Each side keeps its own conversation, so follow-up
+  questions see that model's earlier answers.
+- **Esc** stops the answers being generated (press it again to go back) · **Ctrl+L** clears both conversations.
+
+The model is made callable first (*deploying*): on the local engine this loads it into memory, which takes a few
+seconds the first time.
+"""
+
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "stop_or_back", "Stop / Back"),
+        Binding("ctrl+c", "stop", "Stop", show=False),
+        Binding("ctrl+l", "clear", "Clear chat"),
+    ]
+
+    def __init__(
+        self,
+        model: str,
+        base_model: str,
+        system_prompt: str | None = None,
+        *,
+        training_path: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.base_model = base_model
+        self.system_prompt = system_prompt
+        self.training_path = training_path
+        self.ready = False
+        self.deployed: dict[str, str] = {}
+        self._cancel = threading.Event()
+
+    def compose_body(self) -> Sequence[Widget]:
+        return [
+            Vertical(
+                Static(f"Loading {self.model}…", id="play-state"),
+                Horizontal(
+                    Label("System", classes="play-label"),
+                    Input(self.system_prompt or "", placeholder="(no system prompt)", id="play-system"),
+                    classes="play-row",
+                ),
+                Horizontal(
+                    ChatPane("Fine-tuned", self.model, id="pane-tuned"),
+                    ChatPane("Base", self.base_model, id="pane-base"),
+                    id="play-panes",
+                    classes="columns",
+                ),
+                Horizontal(
+                    Label("Prompt", classes="play-label"),
+                    Input(placeholder="Type a message, Enter sends it to both models", id="play-prompt"),
+                    Button("Send", id="play-send", variant="primary", compact=True, disabled=True),
+                    classes="play-row",
+                ),
+                classes="body",
+                id="play-body",
+            )
+        ]
+
+    def on_mount(self) -> None:
+        self._apply_width(self.size.width)
+        if self.system_prompt is None and self.training_path is not None:
+            self.run_worker(self._read_system_prompt, thread=True, exit_on_error=False, group="play-system")
+        self.deploy()
+
+    def on_resize(self) -> None:
+        self._apply_width(self.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        self.query_one("#play-panes").set_class(width < NARROW_WIDTH, "narrow")
+
+    def _read_system_prompt(self) -> None:
+        assert self.training_path is not None
+        prompt = first_system_prompt(self.training_path)
+        if prompt:
+            self.app.call_from_thread(self._fill_system_prompt, prompt)
+
+    def _fill_system_prompt(self, prompt: str) -> None:
+        box = self.query_one("#play-system", Input)
+        if not box.value:
+            box.value = prompt
+            box.cursor_position = 0
+
+    # -- deploy ---------------------------------------------------------------------------------------------
+
+    def deploy(self) -> None:
+        model, base = self.model, self.base_model
+
+        def make_callable(backend: Backend) -> dict[str, str]:
+            names = {model: backend.deploy(model)}
+            try:
+                names[base] = backend.deploy(base)
+            except BackendError:
+                names[base] = base  # a base model is usually callable as it is
+            return names
+
+        self.call_backend(make_callable, done=self._deployed, failed=self._deploy_failed, group="play-deploy")
+
+    def _deployed(self, names: dict[str, str]) -> None:
+        self.deployed = names
+        self.ready = True
+        self._set_state(f"✓ Ready: {self.model} beside {self.base_model}. Type a prompt and press Enter.")
+        self.query_one("#play-send", Button).disabled = False
+        self.query_one("#play-prompt", Input).focus()
+        self.refresh_bindings()
+
+    def _deploy_failed(self, error: BackendError) -> None:
+        prefix = "! Not available here" if error.kind == ErrorKind.UNSUPPORTED else "✗ Could not load the model"
+        self._set_state(f"{prefix}: {error.message}" + (f"\n{error.hint}" if error.hint else ""), error=True)
+
+    def _set_state(self, text: str, *, error: bool = False) -> None:
+        state = self.query_one("#play-state", Static)
+        state.update(text)
+        state.set_class(error, "error-text")
+
+    # -- chatting ---------------------------------------------------------------------------------------------
+
+    @property
+    def panes(self) -> tuple[ChatPane, ChatPane]:
+        return self.query_one("#pane-tuned", ChatPane), self.query_one("#pane-base", ChatPane)
+
+    @property
+    def streaming(self) -> bool:
+        return any(pane.streaming for pane in self.panes)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "play-prompt":
+            self.send()
+        elif event.input.id == "play-system":
+            self.query_one("#play-prompt", Input).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "play-send":
+            self.send()
+
+    def send(self) -> None:
+        prompt_box = self.query_one("#play-prompt", Input)
+        text = prompt_box.value.strip()
+        if not text:
+            return
+        if not self.ready:
+            self.notify("The model is still loading; your prompt is kept.", severity="warning")
+            return
+        if self.streaming:
+            self.notify("Wait for the answers, or press Esc to stop them.", severity="warning")
+            return
+        prompt_box.value = ""
+        system = self.query_one("#play-system", Input).value.strip()
+        self._cancel = threading.Event()
+        for pane in self.panes:
+            pane.add_user(text)
+            pane.begin_reply()
+            messages = ([{"role": "system", "content": system}] if system else []) + list(pane.history)
+            model = self.deployed.get(pane.model, pane.model)
+            self.run_worker(
+                lambda pane=pane, model=model, messages=messages: self._stream(pane, model, messages, self._cancel),
+                thread=True,
+                exit_on_error=False,
+                group=f"chat-{pane.id}",
+                exclusive=True,
+            )
+        self.refresh_bindings()
+
+    def _stream(self, pane: ChatPane, model: str, messages: list[dict[str, str]], cancel: threading.Event) -> None:
+        error: str | None = None
+        try:
+            backend = self.ftui.connect()
+            for chunk in backend.chat_stream(
+                model, messages, max_tokens=MAX_TOKENS, temperature=TEMPERATURE, cancel=cancel
+            ):
+                if cancel.is_set():
+                    break
+                if chunk:
+                    self.app.call_from_thread(pane.append, chunk)
+        except BackendError as exc:
+            error = exc.message
+        except Exception as exc:  # a failed stream is a message in the pane, never a crash
+            error = str(exc) or type(exc).__name__
+        self.app.call_from_thread(self._stream_ended, pane, cancel.is_set(), error)
+
+    def _stream_ended(self, pane: ChatPane, stopped: bool, error: str | None) -> None:
+        if pane.is_attached:
+            pane.end_reply(stopped=stopped, error=error)
+            self.refresh_bindings()
+
+    def action_stop(self) -> None:
+        self._cancel.set()
+
+    def action_stop_or_back(self) -> None:
+        if self.streaming:
+            self._cancel.set()
+        else:
+            self.app.pop_screen()
+
+    def action_clear(self) -> None:
+        if self.streaming:
+            self._cancel.set()
+        for pane in self.panes:
+            pane.clear()
+
+    def on_unmount(self) -> None:
+        self._cancel.set()
