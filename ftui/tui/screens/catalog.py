@@ -74,7 +74,8 @@ class CatalogScreen(FtuiScreen):
         self.entries: list[Entry] = []
         self.shown: list[Entry] = []
         self._queried_profile: object = None
-        self._shown_card: str | None = None
+        # A model chosen before (a cloned run): highlighted once the backend has said what it offers.
+        self._preselect: str | None = None
 
     # -- layout -------------------------------------------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class CatalogScreen(FtuiScreen):
         return str(task) if task is not None else ALL
 
     def on_mount(self) -> None:
+        self._preselect = self.ftui.wizard.model
         self.query_one("#models-pane").border_title = "Models"
         self.query_one("#card-pane").border_title = "Model card"
         table = self.query_one("#models", DataTable)
@@ -180,11 +182,15 @@ class CatalogScreen(FtuiScreen):
         # What this backend can train first; the rest stay visible, marked, with the reason on their card.
         self.shown = sorted(matching, key=lambda entry: not entry.availability.usable)
         table = self.query_one("#models", DataTable)
-        keep = self._highlighted_id() or self.ftui.wizard.model
+        keep = self._highlighted_id()
+        if self._preselect and self._index_of(self._preselect) is not None:
+            keep = self._preselect
         table.clear()
         for entry in self.shown:
             table.add_row(*_row(entry), key=entry.model_id)
         self._move_cursor(keep)
+        if self.live is not None or self.live_error:
+            self._preselect = None
         self._show_card()
 
     def _move_cursor(self, model_id: str | None) -> None:

@@ -39,12 +39,8 @@ PROVIDER_NAMES: dict[Provider, str] = {
     Provider.LOCAL: "Local engine",
 }
 
-# Where to go instead, per provider of a card the current backend cannot train.
-_SWITCH_HINTS: dict[Provider, str] = {
-    Provider.OPENAI: "an OpenAI",
-    Provider.AZURE: "an Azure",
-    Provider.LOCAL: "the local engine",
-}
+# The profile kinds that can train a card of each provider, by name.
+_PROFILE_NAMES: dict[Provider, str] = {Provider.OPENAI: "OpenAI", Provider.AZURE: "Azure"}
 
 # A model the backend reports without a card: the OpenAI fine-tuning API trains chat models.
 _LIVE_ONLY_TASKS: tuple[Task, ...] = (Task.CHAT_COMPLETION,)
@@ -71,6 +67,8 @@ class Entry:
     card: ModelCard | None
     live: LiveModel | None
     availability: Availability
+    # Methods of a model without a card, where the backend's own rules say (the local engine trains SFT only).
+    live_methods: tuple[Method, ...] = ()
 
     @property
     def name(self) -> str:
@@ -88,13 +86,13 @@ class Entry:
 
     @property
     def methods(self) -> tuple[Method, ...]:
-        return self.card.methods if self.card else ()
+        return self.card.methods if self.card else self.live_methods
 
     def matches(self, *, task: Task | None, method: Method | None, text: str) -> bool:
         if task is not None and task not in self.tasks:
             return False
-        # A model without a card has unknown methods: it stays visible under every method filter.
-        if method is not None and self.card is not None and method not in self.methods:
+        # A model whose methods are unknown stays visible under every method filter.
+        if method is not None and self.methods and method not in self.methods:
             return False
         if self.card is not None:
             return self.card.matches(text) or _words_in(text, self.model_id)
@@ -120,7 +118,8 @@ def merge(
     """
     matched = _live_by_card(catalog, live or ())
     entries = [_card_entry(card, provider, backend_label, live, matched.get(card.id), error) for card in catalog.cards]
-    entries.extend(_live_only_entries(catalog, live or (), backend_label))
+    live_methods = (Method.SUPERVISED,) if provider is Provider.LOCAL else ()
+    entries.extend(_live_only_entries(catalog, live or (), backend_label, live_methods))
     return entries
 
 
@@ -178,18 +177,23 @@ def _availability(
 
 def _elsewhere_reason(card: ModelCard) -> str:
     owners = " and ".join(PROVIDER_NAMES[p] for p in card.providers)
-    switches = [_SWITCH_HINTS[p] for p in card.providers if p in _SWITCH_HINTS]
-    if switches:
-        return f"{owners} model — switch to {' or '.join(switches)} profile (F2)."
+    cloud = [_PROFILE_NAMES[p] for p in card.providers if p in _PROFILE_NAMES]
+    if cloud:
+        return f"{owners} model — switch to an {' or '.join(cloud)} profile (F2)."
+    if Provider.LOCAL in card.providers:
+        return f"{owners} model — switch to the local engine profile (F2)."
     return f"{owners} model — fine-tune it in the Microsoft Foundry portal; ftui cannot train it."
 
 
-def _live_only_entries(catalog: Catalog, live: Iterable[LiveModel], backend_label: str) -> list[Entry]:
+def _live_only_entries(
+    catalog: Catalog, live: Iterable[LiveModel], backend_label: str, methods: tuple[Method, ...]
+) -> list[Entry]:
     entries = []
     for model in live:
         if model.is_fine_tuned or model.fine_tunable is not True or catalog.get(model.id) is not None:
             continue
-        entries.append(Entry(model.id, None, model, Availability(Mark.AVAILABLE, f"reported by {backend_label}.")))
+        available = Availability(Mark.AVAILABLE, f"reported by {backend_label}.")
+        entries.append(Entry(model.id, None, model, available, live_methods=methods))
     return entries
 
 
@@ -247,7 +251,9 @@ def _live_only_markdown(entry: Entry, availability: str) -> str:
             facts.append(f"**Owned by:** {live.owned_by}")
         if live.base_model:
             facts.append(f"**Base model:** {live.base_model}")
-    facts.append("Its tasks and methods are not published here; ftui lists it under chat completion.")
+    if entry.methods:
+        facts.append(f"**Methods:** {', '.join(METHOD_LABELS[m] for m in entry.methods)}")
+    facts.append("ftui lists it under chat completion; the backend publishes nothing more about it.")
     return "\n\n".join(facts)
 
 
