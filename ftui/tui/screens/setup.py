@@ -19,6 +19,12 @@ from ftui.tui.base import FtuiScreen
 from ftui.tui.widgets.profileform import ProfileForm
 
 NEW = "+new"
+KIND_SHORT: dict[BackendKind, str] = {
+    BackendKind.LOCAL: "local engine",
+    BackendKind.OPENAI: "OpenAI",
+    BackendKind.AZURE: "Azure / Foundry",
+    BackendKind.COMPATIBLE: "OpenAI-compatible",
+}
 
 HELP = """\
 A **profile** says which backend ftui fine-tunes on and where its key comes from. The top bar shows the
@@ -112,7 +118,7 @@ class SetupScreen(FtuiScreen):
         text = Text("● " if active else "  ", style="bold" if active else "")
         text.append(profile.name, style="bold" if active else "")
         text.append(" (in use)" if active else "", style="italic")
-        text.append(f"\n  {profile.kind}", style="dim")
+        text.append(f"\n  {KIND_SHORT[profile.kind]}", style="dim")
         return text
 
     @on(OptionList.OptionHighlighted, "#profile-list")

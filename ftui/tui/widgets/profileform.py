@@ -17,8 +17,6 @@ from textual.widgets import Checkbox, Input, Label, RadioButton, RadioSet, Stati
 
 from ftui.config import BACKEND_HELP, BACKEND_LABELS, BackendKind, Profile, env_defaults
 
-CLOUD_KINDS = (BackendKind.OPENAI, BackendKind.AZURE, BackendKind.COMPATIBLE)
-
 # Which optional fields each backend kind shows.
 FIELDS: dict[BackendKind, tuple[str, ...]] = {
     BackendKind.LOCAL: (),
@@ -41,7 +39,7 @@ API_VERSION_HELP = (
     "Leave empty for the v1 API (…/openai/v1, no version to pick). Give a date such as 2025-04-01-preview "
     "only for the classic API, which needs an api-version on every request."
 )
-LOCAL_NOTE = "Nothing to fill in: it trains on this computer's CPU, with no account and no network."
+LOCAL_NOTE = "Nothing else to fill in."
 
 
 class KindButton(RadioButton):
