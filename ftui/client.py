@@ -99,20 +99,27 @@ class BackendError(Exception):
         self.status = status
 
     def __str__(self) -> str:
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+        return f"{self.message.rstrip('.')} — {self.hint}" if self.hint else self.message
 
     def __repr__(self) -> str:
         return f"BackendError({self.kind.value}, {self.message!r}, hint={self.hint!r}, status={self.status})"
 
 
-# Key-shaped words in messages from servers ("Incorrect API key provided: sk-abc***xyz").
-_KEYLIKE = re.compile(r"\b(sk|key|ftui)-[A-Za-z0-9_*\-]{4,}")
+# Key-shaped words in servers' messages ("Incorrect API key provided: sk-abc***1234"): a prefix, then 8+ characters
+# with a digit among them, so ordinary words such as "key-value" stay.
+_KEYLIKE = re.compile(r"\b(?:sk|key|ftui)-(?=[A-Za-z0-9_*\-]*\d)[A-Za-z0-9_*\-]{8,}")
 
 
 def describe_error(exc: BaseException, profile: Profile | None = None) -> BackendError:
     """Any failure as a ``BackendError`` with plain words and a next step. Keys never appear in the text."""
     if isinstance(exc, BackendError):
         return exc
+    error = _describe(exc, profile)
+    error.message = error.message[:1].upper() + error.message[1:]  # messages may start with "the local engine"
+    return error
+
+
+def _describe(exc: BaseException, profile: Profile | None) -> BackendError:
     if isinstance(exc, BackendUnavailable):
         return BackendError(ErrorKind.NETWORK, str(exc), f"The engine's log is {paths.log_path()}.")
     if isinstance(exc, openai.APIStatusError):
@@ -192,6 +199,8 @@ def _scrub(text: str, profile: Profile | None) -> str:
 
 
 def _host(exc: openai.APIError, profile: Profile | None) -> str:
+    if profile is not None and profile.kind is BackendKind.LOCAL:
+        return "the local engine"
     try:
         url = exc.request.url
         return f"{url.host}:{url.port}" if url.port else str(url.host)
@@ -323,7 +332,9 @@ def _local_sdk(profile: Profile, start: bool, options: dict[str, Any]) -> openai
     token = profile.resolved_api_key() or paths.read_token()
     if token is None:
         raise BackendError(
-            ErrorKind.AUTH, "The local engine's token file is missing.", "Restart the engine: 'ftui engine stop'."
+            ErrorKind.AUTH,
+            "The local engine's token file is missing.",
+            "Stop the engine ('ftui engine stop'); ftui starts it again with a new token.",
         )
     return _without_openai_env(openai.OpenAI(api_key=token, base_url=base_url, **options), profile)
 
@@ -341,7 +352,7 @@ def _azure_sdk(profile: Profile, options: dict[str, Any]) -> openai.OpenAI:
             azure_endpoint=endpoint, api_version=profile.api_version, api_key=key, **options
         )
     else:
-        # The v1 surface takes the key as a bearer token; Azure's own header is sent too, which it always accepts.
+        # The SDK sends the key as a bearer token; Azure's own api-key header goes along, as on the classic surface.
         sdk = openai.OpenAI(base_url=f"{endpoint}/openai/v1/", api_key=key, default_headers={"api-key": key}, **options)
     return _without_openai_env(sdk, profile)
 
@@ -525,9 +536,7 @@ class Backend:
     def _upload_in_parts(
         self, path: Path, total: int, report: Callable[[int], None], cancel: threading.Event | None
     ) -> FileObject:
-        upload = self._sdk.uploads.create(
-            bytes=total, filename=path.name, mime_type="application/jsonl", purpose="fine-tune"
-        )
+        upload = self._sdk.uploads.create(bytes=total, filename=path.name, mime_type="text/jsonl", purpose="fine-tune")
         digest, part_ids = hashlib.md5(usedforsecurity=False), []
         try:
             with path.open("rb") as handle:

@@ -153,6 +153,7 @@ def test_describe_error_never_repeats_a_key() -> None:
     error = describe_error(RuntimeError("failed with abc-secret-value and key-12345678"), profile)
     assert error.kind is ErrorKind.UNEXPECTED and "abc-secret-value" not in str(error) and "12345678" not in str(error)
     assert describe_error(error) is error
+    assert "key-value" in str(describe_error(ValueError("a key-value pair"), profile))
     unavailable = describe_error(client.BackendUnavailable("The local engine is not running."))
     assert unavailable.kind is ErrorKind.NETWORK
 
@@ -355,6 +356,8 @@ def test_large_files_go_through_the_uploads_api_in_parts(
     calls: list[int] = []
     uploaded = azure.upload_file(path, progress=lambda sent, total: calls.append(sent))
     assert uploaded.id == "file-181a1cbdcdcf4677ada87f63a0928099"
+    started = azure_double.last("/uploads", "POST").json()
+    assert started == {"bytes": 2560, "filename": "big.jsonl", "mime_type": "text/jsonl", "purpose": "fine-tune"}
     assert azure_double.parts == [400] * 6 + [160]
     assert azure_double.completed == {
         "part_ids": [f"part_{n}" for n in range(1, 8)],
