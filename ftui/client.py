@@ -13,9 +13,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -26,6 +25,7 @@ from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 from ftui.catalog import Provider
+from ftui.client_types import BackendError, ConnectionCheck, ErrorKind, LiveModel
 from ftui.config import BACKEND_LABELS, OPENAI_DEFAULT_BASE_URL, BackendKind, Profile
 from ftui.engine import paths, server
 from ftui.textfmt import plural
@@ -73,36 +73,6 @@ def local_client(*, start: bool = True, timeout: float = 60.0, max_retries: int 
 
 
 # --- errors ----------------------------------------------------------------------------------------------------
-
-
-class ErrorKind(StrEnum):
-    AUTH = "auth"
-    NETWORK = "network"
-    NOT_FOUND = "not_found"
-    INVALID = "invalid"
-    RATE_LIMIT = "rate_limit"
-    SERVER = "server"
-    UNSUPPORTED = "unsupported"
-    TIMEOUT = "timeout"
-    CANCELLED = "cancelled"
-    UNEXPECTED = "unexpected"
-
-
-class BackendError(Exception):
-    """A failed backend call: ``message`` says what failed, ``hint`` what to do next. Never contains a key."""
-
-    def __init__(self, kind: ErrorKind, message: str, hint: str = "", status: int | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.hint = hint
-        self.status = status
-
-    def __str__(self) -> str:
-        return f"{self.message.rstrip('.')} — {self.hint}" if self.hint else self.message
-
-    def __repr__(self) -> str:
-        return f"BackendError({self.kind.value}, {self.message!r}, hint={self.hint!r}, status={self.status})"
 
 
 # Key-shaped words in servers' messages ("Incorrect API key provided: sk-abc***1234"): a prefix, then 8+ characters
@@ -230,27 +200,6 @@ def _network_hint(profile: Profile | None) -> str:
 # --- results -----------------------------------------------------------------------------------------------------
 
 
-@dataclass
-class LiveModel:
-    """A model the backend lists now. ``fine_tunable`` is None when the backend does not say."""
-
-    id: str
-    fine_tunable: bool | None = None
-    owned_by: str | None = None
-    created: int | None = None
-    base_model: str | None = None
-    reason: str | None = None
-    is_fine_tuned: bool = False
-
-
-@dataclass
-class ConnectionCheck:
-    ok: bool
-    backend_label: str
-    detail: str
-    models: list[LiveModel] = field(default_factory=list)
-
-
 class _Identified(Protocol):
     @property
     def id(self) -> str: ...
@@ -273,6 +222,19 @@ Params = ParamSpec("Params")
 Returned = TypeVar("Returned")
 
 
+__all__ = [
+    "Backend",
+    "BackendError",
+    "BackendUnavailable",
+    "ConnectionCheck",
+    "ErrorKind",
+    "LiveModel",
+    "describe_error",
+    "ensure_local_engine",
+    "local_client",
+]
+
+
 def _translated(
     method: Callable[Concatenate[Backend, Params], Returned],
 ) -> Callable[Concatenate[Backend, Params], Returned]:
@@ -280,6 +242,16 @@ def _translated(
 
     @functools.wraps(method)
     def wrapper(self: Backend, *args: Params.args, **kwargs: Params.kwargs) -> Returned:
+        try:
+            return method(self, *args, **kwargs)
+        except BackendError:
+            raise
+        except openai.APIConnectionError as exc:
+            # Refused, not timed out: the request never arrived, so asking a restarted local engine again is safe.
+            if isinstance(exc, openai.APITimeoutError) or not self._follow_local_engine():
+                raise describe_error(exc, self.profile) from exc
+        except Exception as exc:
+            raise describe_error(exc, self.profile) from exc
         try:
             return method(self, *args, **kwargs)
         except BackendError:
@@ -439,6 +411,23 @@ class Backend:
         except Exception as exc:
             raise describe_error(exc, profile) from exc
         return cls(profile, sdk)
+
+    def _follow_local_engine(self) -> bool:
+        """Point at the local engine again after it restarted elsewhere; False when it is where we already asked.
+
+        Never starts an engine: one that was stopped stays stopped until the user (or a new connection) starts it.
+        """
+        if self.kind is not BackendKind.LOCAL or self.profile.base_url:
+            return False
+        try:
+            engine = ensure_local_engine(start=False)
+        except BackendUnavailable as exc:
+            raise describe_error(exc, self.profile) from None
+        if str(self._sdk.base_url).rstrip("/") == engine.base_url.rstrip("/"):
+            return False
+        token = self.profile.resolved_api_key() or paths.read_token()
+        self._sdk = self._sdk.with_options(base_url=engine.base_url, api_key=token)
+        return True
 
     # -- what it is ---------------------------------------------------------------------------------------------
 
