@@ -11,7 +11,16 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from ftui.config import Profile, Settings, config_exists, config_path, load_settings, save_settings
+from ftui.config import (
+    BACKEND_LABELS,
+    BackendKind,
+    Profile,
+    Settings,
+    config_exists,
+    config_path,
+    load_settings,
+    save_settings,
+)
 from ftui.tui.state import WizardState
 
 if TYPE_CHECKING:  # the client layer imports the openai SDK: loaded by the first backend call, off the UI thread
@@ -52,7 +61,9 @@ class FtuiApp(App[None]):
 
     @property
     def profile_label(self) -> str:
-        return f"{self.profile.name} · {self.profile.describe()}"
+        profile = self.profile
+        where = "this computer" if profile.kind is BackendKind.LOCAL and not profile.base_url else profile.host()
+        return f"{profile.name} · {BACKEND_LABELS[profile.kind]} · {where}"
 
     def connect(self) -> Backend:
         """The backend of the active profile, connected on first use. Call from a worker thread only."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Markdown, Select, Static
 
 from ftui.catalog import TASK_LABELS, Catalog, Method, Provider, Task, load_catalog
-from ftui.client import Backend, BackendError, LiveModel
+from ftui.client_types import BackendError, LiveModel
 from ftui.config import BACKEND_LABELS, BackendKind
 from ftui.tui.base import FtuiScreen
 from ftui.tui.widgets.modelcard import (
@@ -25,6 +25,9 @@ from ftui.tui.widgets.modelcard import (
     merge,
     methods_short,
 )
+
+if TYPE_CHECKING:  # the first screen does not wait for the openai SDK; the backend call loads it
+    from ftui.client import Backend
 
 ALL = "all"
 MARK_STYLES: dict[Mark, str] = {Mark.AVAILABLE: "green", Mark.UNAVAILABLE: "red", Mark.UNKNOWN: "yellow"}

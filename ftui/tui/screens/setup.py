@@ -13,7 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ftui.client import Backend, BackendError, ConnectionCheck, describe_error
+from ftui.client_types import BackendError, ConnectionCheck
 from ftui.config import BackendKind, Profile, Settings
 from ftui.tui.base import FtuiScreen
 from ftui.tui.widgets.profileform import ProfileForm
@@ -190,6 +190,8 @@ class SetupScreen(FtuiScreen):
         start_local = self.ftui.start_local
 
         def run() -> None:
+            from ftui.client import Backend, describe_error  # loads the openai SDK, off the UI thread
+
             try:
                 backend = Backend.from_profile(candidate, start_local=start_local)
                 try:

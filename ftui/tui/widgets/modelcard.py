@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ftui.catalog import TASK_LABELS, Catalog, Method, ModelCard, Provider, Task
-from ftui.client import LiveModel
+from ftui.client_types import LiveModel
 
 
 class Mark(StrEnum):
