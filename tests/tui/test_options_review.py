@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Select, Static
 
+from ftui.catalog import Method
+from ftui.config import BackendKind, Profile
 from ftui.dataset.fixes import copy_sample
 from ftui.dataset.validator import validate_to_report
 from ftui.engine import paths, server
@@ -148,7 +150,7 @@ def test_valid_values_update_the_estimate(app: FtuiApp) -> None:
         assert (panel.result.n_epochs, panel.result.batch_size) == (2, 4)
         assert panel.result.steps == math.ceil(examples / 4) * 2
         shown = text_of(panel)
-        assert f"Steps           {panel.result.steps}" in shown
+        assert f"Steps      {panel.result.steps}" in shown
         assert "free" in shown and "Duration" in shown
 
         tokens_for_two = panel.result.trained_tokens
@@ -164,6 +166,40 @@ def test_valid_values_update_the_estimate(app: FtuiApp) -> None:
         await pilot.pause()
         assert app.screen.query_one("#input-batch_size", Input).value == ""
         assert any("auto batch size" in note for note in panel.result.notes)
+
+    run(app, scenario)
+
+
+def test_dpo_shows_beta_and_a_cloud_backend_has_its_own_suffix_limit(app: FtuiApp) -> None:
+    openai = Profile(name="openai", kind=BackendKind.OPENAI, api_key_env="OPENAI_API_KEY")
+    app.settings = app.settings.with_profile(openai)
+
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = WizardState(model="gpt-4.1-mini-2025-04-14", training=DataChoice.local(Path("train.jsonl")))
+        await app.push_screen(OptionsScreen())
+        screen = app.screen
+        assert isinstance(screen, OptionsScreen)
+        assert not screen.query_one("#row-beta").display
+        screen.query_one("#method", Select).focus()
+        await pilot.press("enter", "down", "enter")
+        await pilot.pause()
+        assert screen.method is Method.DPO
+        assert screen.query_one("#row-beta").display
+
+        await type_into(pilot, "beta", "3")
+        assert "beta must be a number above 0 and at most 2" in text_of(screen.query_one("#message-beta", Static))
+        assert screen.check_action("continue", ()) is None, "the footer dims Continue"
+        await type_into(pilot, "beta", "0.1")
+        assert screen.check_action("continue", ())
+
+        await type_into(pilot, "suffix", "s" * 65)
+        assert "OpenAI allows 64" in text_of(screen.query_one("#message-suffix", Static))
+        await type_into(pilot, "suffix", "prefs")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        assert app.wizard.method is Method.DPO and app.wizard.hyperparameters.beta == 0.1
+        assert "No estimate yet" in text_of(app.screen.query_one("#review-estimate", Static))
 
     run(app, scenario)
 

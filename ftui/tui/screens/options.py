@@ -146,15 +146,13 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
     def _method_row(self, choices: list[Method]) -> ComposeResult:
         with Horizontal(classes="option-row", id="row-method"):
             yield Label("Method", classes="option-label")
-            yield Select(
-                [(METHOD_LABELS[method], method) for method in choices],
-                value=self.method,
-                allow_blank=False,
-                compact=True,
-                id="method",
-                disabled=len(choices) == 1,
-            )
-        yield Static(METHOD_HELP[self.method], classes="option-help", id="help-method")
+            if len(choices) == 1:
+                yield Static(METHOD_LABELS[self.method], id="method-only")
+            else:
+                options = [(METHOD_LABELS[method], method) for method in choices]
+                yield Select(options, value=self.method, allow_blank=False, compact=True, id="method")
+        only = " The only method offered for this model here." if len(choices) == 1 else ""
+        yield Static(METHOD_HELP[self.method] + only, classes="option-help", id="help-method")
         yield Static("", classes="option-message error-text", id="message-method")
 
     def _field_row(self, name: str) -> ComposeResult:
@@ -238,8 +236,10 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
 
     def current_options(self) -> JobOptions | None:
         """The options as typed; None while a field does not parse."""
-        if self.active_errors():
-            return None
+        return None if self.active_errors() else self._options_so_far()
+
+    def _options_so_far(self) -> JobOptions:
+        """The options with every field that does not parse left at auto, to check the others."""
         return JobOptions(
             model=self.ftui.wizard.model or "unknown",
             method=self.method,
@@ -250,7 +250,7 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
 
     def _refresh(self) -> None:
         options = self.current_options()
-        self.problems = options.validate_for(self._provider(), self._card()) if options else []
+        self.problems = self._options_so_far().validate_for(self._provider(), self._card())
         suffix_problems = [p for p in self.problems if p.startswith("The suffix")]
         other_problems = [p for p in self.problems if p not in suffix_problems]
         for name in FIELDS:

@@ -28,6 +28,7 @@ from ftui.tui.state import DataChoice, WizardState
 from ftui.tui.widgets.estimate import estimate_for, provider_of, summary_line
 
 ROLES = ("training", "validation")
+# In the order the options step shows them.
 HYPERPARAMETER_LABELS = {
     "n_epochs": "Epochs",
     "batch_size": "Batch size",
@@ -53,6 +54,14 @@ def file_size_text(size: int) -> str:
             return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1000  # type: ignore[assignment]
     return str(size)
+
+
+def local_size(path: Path) -> int:
+    """The file's size for its progress bar; 1 when it cannot be read (the upload then says why)."""
+    try:
+        return max(path.stat().st_size, 1)
+    except OSError:
+        return 1
 
 
 def stats_text(stats: FileStats | None, report_ok: bool | None) -> str:
@@ -165,7 +174,11 @@ To change something, jump back: `m` model, `d` data, `o` options.
         grid.add_row("Training", self._file_text("training"), "d edit")
         grid.add_row("Validation", self._file_text("validation"), "d edit")
         hyperparameters = wizard.hyperparameters.for_method(wizard.method)
-        values = " · ".join(f"{HYPERPARAMETER_LABELS[name]} {value_text(v)}" for name, v in hyperparameters.items())
+        values = " · ".join(
+            f"{label} {value_text(hyperparameters[name])}"
+            for name, label in HYPERPARAMETER_LABELS.items()
+            if name in hyperparameters
+        )
         grid.add_row("Options", values, "o edit")
         grid.add_row("Seed", "generated at submit" if wizard.seed is None else str(wizard.seed), "o edit")
         grid.add_row("Suffix", wizard.suffix or "none", "o edit")
@@ -334,7 +347,7 @@ To change something, jump back: `m` model, `d` data, `o` options.
                 bar.update(total=1, progress=1)
                 self._set_bytes(role, "already uploaded")
             else:
-                bar.update(total=None, progress=0)
+                bar.update(total=local_size(choice.path), progress=0)
                 self._set_bytes(role, "waiting")
         self.query_one("#review-status", Static).update("Starting…")
 

@@ -63,7 +63,7 @@ def duration_text(seconds: float | None) -> str:
 
 def cost_text(result: Estimate, kind: BackendKind) -> str:
     if kind is BackendKind.LOCAL:
-        return "free (runs on this computer)"
+        return "free (local)"
     if result.cost_usd is None:
         return "unknown (see notes)"
     return f"about ${result.cost_usd:,.2f}"
@@ -88,8 +88,8 @@ def estimate_renderable(result: Estimate | str, kind: BackendKind) -> Group | Te
     grid.add_row("Epochs", f"{result.n_epochs}")
     grid.add_row("Batch size", f"{result.batch_size}")
     grid.add_row("Steps", f"{result.steps:,}")
-    grid.add_row("Trained tokens", f"{result.trained_tokens:,}")
-    grid.add_row("Billable tokens", f"{result.billable_tokens:,}")
+    grid.add_row("Tokens", f"{result.trained_tokens:,} trained")
+    grid.add_row("Billable", f"{result.billable_tokens:,} tokens")
     grid.add_row("Cost", cost_text(result, kind))
     grid.add_row("Duration", duration_text(result.duration_seconds))
     notes = Text()
