@@ -1,23 +1,59 @@
 """The ``ftui`` command. No arguments opens the wizard; subcommands serve scripts and CI.
 
-Exit codes: 0 success (warnings allowed), 1 the data has errors, 2 a usage or I/O problem.
+Exit codes: 0 success (warnings allowed), 1 the data has errors, 2 a usage, I/O or backend problem, 130 interrupted.
+``ftui jobs watch`` ends with the job: 0 succeeded, 1 failed, 3 cancelled.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from ftui import __version__
+from ftui.jobs import (
+    STATUS_LABELS,
+    TERMINAL,
+    JobStatus,
+    JobTracker,
+    format_duration,
+    format_event_line,
+    format_timestamp,
+)
+
+if TYPE_CHECKING:
+    from ftui.client import Backend
+    from ftui.config import Profile, Settings
 
 T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_DATA_ERRORS = 1
 EXIT_USAGE = 2
+EXIT_JOB_FAILED = 1
+EXIT_JOB_CANCELLED = 3
+EXIT_INTERRUPTED = 130
+MAX_RECONNECT_SECONDS = 30
+WATCH_EPILOG = """\
+Prints each new event (local time, level, message) as it arrives, then a summary line when the job ends.
+With --json: one JSON object per line, each event ("object": "fine_tuning.job.event"), then the job
+("object": "fine_tuning.job").
+
+When the backend stops answering, "reconnecting in Ns" goes to stderr and polling resumes when it answers
+(waits of 1, 2, 4 ... up to 30 s). A backend that cannot be reached at the start is an error.
+
+exit status:
+  0    the job succeeded
+  1    the job failed
+  3    the job was cancelled
+  2    a usage problem, or the backend refused (unknown job id, wrong key ...)
+  130  interrupted (Ctrl-C)
+"""
 
 
 class UsageProblem(Exception):
@@ -31,6 +67,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0.1 and 3600 seconds")
     return value
 
 
@@ -112,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("repo_id", help="e.g. HuggingFaceTB/SmolLM2-360M-Instruct (must already be downloaded)")
     register.set_defaults(handler=_run_engine_register)
 
+    _add_jobs_commands(commands)
+
     catalog = commands.add_parser("catalog", help="the models ftui knows").add_subparsers(
         dest="catalog_command", metavar="ACTION", required=True
     )
@@ -129,6 +177,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_jobs_commands(commands: argparse._SubParsersAction) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", metavar="NAME", help="backend profile to use (default: the active profile)")
+    jobs = commands.add_parser("jobs", help="fine-tuning jobs on a backend, for scripts").add_subparsers(
+        dest="jobs_command", metavar="ACTION", required=True
+    )
+    listing = jobs.add_parser("list", parents=[common], help="recent jobs: status, model, progress, fine-tuned model")
+    listing.add_argument(
+        "--limit", type=_positive_int, default=20, metavar="N", help="how many jobs, newest first (default: 20)"
+    )
+    listing.add_argument("--json", action="store_true", help="print a JSON list of jobs")
+    listing.set_defaults(handler=_run_jobs_list)
+    watch = jobs.add_parser(
+        "watch",
+        parents=[common],
+        help="print a job's events as they come, until it ends",
+        epilog=WATCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    watch.add_argument("job_id", metavar="ID", help="the job's id, as 'ftui jobs list' shows it")
+    watch.add_argument(
+        "--interval", type=_seconds, metavar="S", help="seconds between polls (default: the settings' poll interval)"
+    )
+    watch.add_argument("--json", action="store_true", help="one JSON object per line: each event, then the job")
+    watch.set_defaults(handler=_run_jobs_watch)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -142,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("ftui: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _open_wizard(parser: argparse.ArgumentParser) -> int:
@@ -354,3 +429,176 @@ def _run_engine_register(args: argparse.Namespace) -> int:
         raise UsageProblem(str(exc)) from None
     print(f"Registered {info.id}: the local engine can now fine-tune it (context {info.context_length} tokens).")
     return EXIT_OK
+
+
+# --- jobs ------------------------------------------------------------------------------------------------------------
+
+
+def _settings_and_profile(name: str | None) -> tuple[Settings, Profile]:
+    from ftui.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise UsageProblem(str(exc)) from None
+    profile = settings.get(name) if name else settings.active_profile()
+    if profile is None:
+        known = ", ".join(p.name for p in settings.profiles)
+        raise UsageProblem(f"no profile named {name!r}; the profiles are: {known}")
+    return settings, profile
+
+
+def _job_record(job: Any) -> dict[str, Any]:
+    """One job as JSON with the same keys every time; ``status`` is ftui's word for all backends."""
+    tracker = JobTracker(job.id)
+    tracker.update_job(job)
+    return {
+        "id": job.id,
+        "status": tracker.status.value,
+        "service_status": tracker.raw_status,
+        "model": tracker.model,
+        "created_at": tracker.created_at,
+        "finished_at": tracker.finished_at,
+        "estimated_finish": tracker.estimated_finish,
+        "trained_tokens": tracker.trained_tokens,
+        "fine_tuned_model": tracker.fine_tuned_model,
+        "error": tracker.error_message,
+    }
+
+
+def _progress_text(record: dict[str, Any], now: float) -> str:
+    tokens = f"{record['trained_tokens']:,} tokens" if record["trained_tokens"] else ""
+    if record["status"] == "succeeded":
+        return tokens or "done"
+    if record["estimated_finish"] and record["status"] == "running":
+        return " ".join(filter(None, [f"ETA {format_duration(record['estimated_finish'] - now)}", tokens]))
+    return tokens or "—"
+
+
+def _jobs_table(records: list[dict[str, Any]]) -> str:
+    now = time.time()
+    header = ("ID", "STATUS", "MODEL", "CREATED", "PROGRESS", "FINE-TUNED MODEL")
+    rows = [
+        (
+            r["id"],
+            STATUS_LABELS[JobStatus(r["status"])],
+            r["model"] or "—",
+            format_timestamp(r["created_at"])[:16],
+            _progress_text(r, now),
+            r["fine_tuned_model"] or "—",
+        )
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]
+    )
+
+
+def _run_jobs_list(args: argparse.Namespace) -> int:
+    from ftui.client import Backend, BackendError
+
+    _, profile = _settings_and_profile(args.profile)
+    try:
+        backend = Backend.from_profile(profile)
+        records = [_job_record(job) for job in backend.list_jobs(args.limit)]
+    except BackendError as exc:
+        raise UsageProblem(str(exc)) from None
+    if args.json:
+        import orjson
+
+        print(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode())
+    elif records:
+        print(_jobs_table(records))
+    else:
+        print(f"No fine-tuning jobs at {backend.label}.")
+    return EXIT_OK
+
+
+def _run_jobs_watch(args: argparse.Namespace) -> int:
+    settings, profile = _settings_and_profile(args.profile)
+    return _JobWatch(profile, args.job_id, as_json=args.json, interval=args.interval or settings.poll_seconds).run()
+
+
+def _reconnect_delays() -> Iterator[int]:
+    delay = 1
+    while True:
+        yield delay
+        delay = min(delay * 2, MAX_RECONNECT_SECONDS)
+
+
+class _JobWatch:
+    """Polls one job and its events in a plain loop (no call overlaps the next) until the job ends."""
+
+    def __init__(self, profile: Profile, job_id: str, *, as_json: bool, interval: float) -> None:
+        self.profile = profile
+        self.tracker = JobTracker(job_id)
+        self.as_json = as_json
+        self.interval = interval
+        self.backend: Backend | None = None
+        self.job: Any = None  # the last FineTuningJob seen
+        self.answered = False
+
+    def run(self) -> int:
+        from ftui.client import BackendError, ErrorKind
+
+        transient = {ErrorKind.NETWORK, ErrorKind.TIMEOUT, ErrorKind.SERVER, ErrorKind.RATE_LIMIT}
+        delays = _reconnect_delays()
+        while True:
+            try:
+                self.poll()
+            except BackendError as exc:
+                if not self.answered or exc.kind not in transient:
+                    raise UsageProblem(str(exc)) from None
+                self.backend = None  # rebuilt on the next try: a restarted local engine may have a new address
+                delay = next(delays)
+                print(f"ftui: {exc.message.rstrip('.')} — reconnecting in {delay}s…", file=sys.stderr, flush=True)
+                time.sleep(delay)
+                continue
+            delays = _reconnect_delays()
+            if self.tracker.status in TERMINAL:
+                return self.finish()
+            time.sleep(self.interval)
+
+    def poll(self) -> None:
+        from ftui.client import Backend
+
+        if self.backend is None:
+            # Only the first connection may start the local engine; later ones wait for it to come back.
+            self.backend = Backend.from_profile(self.profile, start_local=not self.answered, max_retries=0)
+        # The job before its events: when the job is seen finished, every event before that is already listed.
+        self.job = self.backend.retrieve_job(self.tracker.job_id)
+        self.answered = True
+        self.tracker.update_job(self.job)
+        self.emit_events()
+
+    def emit_events(self) -> None:
+        assert self.backend is not None
+        events = self.backend.job_events_after(self.tracker.job_id, self.tracker.last_event_id)
+        for line in self.tracker.add_events(events):
+            if self.as_json:
+                self.print_json({"object": "fine_tuning.job.event", **dataclasses.asdict(line)})
+            else:
+                print(format_event_line(line), flush=True)
+
+    def finish(self) -> int:
+        from ftui.client import BackendError
+
+        # A backend may write its closing events just after the final status.
+        time.sleep(min(self.interval, 1.0))
+        with contextlib.suppress(BackendError):
+            self.emit_events()
+        tracker = self.tracker
+        if self.as_json:
+            progress = {"step": tracker.step, "total_steps": tracker.total_steps, "progress": tracker.progress}
+            self.print_json({"object": "fine_tuning.job", **_job_record(self.job), **progress})
+        else:
+            print(tracker.summary_line(), flush=True)
+        return {JobStatus.SUCCEEDED: EXIT_OK, JobStatus.CANCELLED: EXIT_JOB_CANCELLED}.get(
+            tracker.status, EXIT_JOB_FAILED
+        )
+
+    def print_json(self, item: dict[str, Any]) -> None:
+        import orjson
+
+        print(orjson.dumps(item).decode(), flush=True)
