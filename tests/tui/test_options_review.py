@@ -242,8 +242,7 @@ def record_submitted(app: FtuiApp) -> list[str]:
 
     def show(job_id: str) -> None:
         shown.append(job_id)
-        if os.environ.get("FTUI_TEST_NO_DASHBOARD") is None:
-            original(job_id)
+        original(job_id)
 
     app.show_submitted_job = show  # type: ignore[method-assign]
     return shown
@@ -274,8 +273,7 @@ def test_submit_uploads_creates_the_job_and_opens_its_dashboard(app: FtuiApp) ->
         assert job.method.supervised.hyperparameters.n_epochs == 1
         assert job.validation_file and job.training_file
         assert job.user_provided_suffix == "review-test" or "review-test" in (job.fine_tuned_model or job.id)
-        if os.environ.get("FTUI_TEST_NO_DASHBOARD") is None:
-            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the job's dashboard")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the job's dashboard")
 
     run(app, scenario)
 
@@ -328,8 +326,7 @@ def test_a_failed_submit_says_what_to_do_keeps_everything_and_retry_succeeds(app
         await wait_for(pilot, lambda: bool(shown), "the job after retry")
         jobs = await asyncio.to_thread(backend.list_jobs)
         assert [(job.id, job.seed) for job in jobs] == [(shown[0], 7)]
-        if os.environ.get("FTUI_TEST_NO_DASHBOARD") is None:
-            await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the job's dashboard")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the job's dashboard")
 
     run(app, scenario)
 
@@ -351,3 +348,11 @@ def test_edit_shortcuts_pop_back_to_their_step(app: FtuiApp, key: str) -> None:
             assert getattr(app.screen, "STEP", None) == expected
 
     run(app, scenario)
+
+
+def test_f1_help_explains_every_field() -> None:
+    from ftui.options import FIELD_DETAIL
+
+    for detail in FIELD_DETAIL.values():
+        assert detail in OptionsScreen.HELP
+    assert "Ctrl+R" in OptionsScreen.HELP and "Ctrl+S" in ReviewScreen.HELP
