@@ -131,6 +131,7 @@ def test_the_list_shows_a_job_and_updates_it_in_place(fast_app: FtuiApp, tmp_pat
             assert str(table.get_cell(job_id, "model")) == TINY
             assert str(table.get_cell(job_id, "fine_tuned")).startswith(f"ft:{TINY}:support:")
             assert "100 %" in str(table.get_cell(job_id, "progress"))
+            assert "tokens" not in str(table.get_cell(job_id, "created"))
             # The status changed in place: the same row went through earlier states.
             assert len(seen_statuses) >= 2 or screen.failures == 0
 

@@ -353,9 +353,13 @@ by itself. A bell rings when the job ends (turn it off in the settings).
             parts.append(f"step {tracker.step or 0}/{tracker.total_steps}")
         elif tracker.step:
             parts.append(f"step {tracker.step}")
-        eta = tracker.eta_seconds(self.clock()) if tracker.status not in TERMINAL else None
-        if eta is not None:
-            parts.append(f"ETA {format_duration(eta)}")
+        if tracker.status in TERMINAL:
+            if tracker.finished_at:
+                parts.append(f"ended {format_time(tracker.finished_at, self.timezone)}")
+        else:
+            eta = tracker.eta_seconds(self.clock())
+            if eta is not None:
+                parts.append(f"ETA {format_duration(eta)}")
         return "  ".join(parts)
 
     def _show_events(self, events: Sequence[Any]) -> None:

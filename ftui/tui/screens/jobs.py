@@ -69,16 +69,17 @@ def progress_cell(job: Any) -> str:
     status = str(normalize_status(field(job, "status", "")))
     tokens = field(job, "trained_tokens")
     if status.endswith("succeeded"):
-        return f"100 % · {tokens:,} tok" if tokens else "100 %"
+        return "✓ 100 %"
     return f"{tokens:,} tok" if tokens else "—"
 
 
+# Most telling first: an 80-column terminal shows status, id and progress without scrolling.
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("id", "Job"),
     ("status", "Status"),
-    ("model", "Base model"),
-    ("created", "Created"),
+    ("id", "Job"),
     ("progress", "Progress"),
+    ("created", "Created"),
+    ("model", "Base model"),
     ("fine_tuned", "Fine-tuned model"),
 )
 
@@ -197,11 +198,11 @@ the list recovers by itself once the backend answers again.
 
     def row_cells(self, job: Any) -> tuple[Any, ...]:
         return (
-            field(job, "id", "?"),
             status_text(normalize_status(field(job, "status", ""))),
-            field(job, "model", "—"),
-            format_time(field(job, "created_at"), self.timezone),
+            field(job, "id", "?"),
             progress_cell(job),
+            format_time(field(job, "created_at"), self.timezone),
+            field(job, "model", "—"),
             field(job, "fine_tuned_model", "—"),
         )
 

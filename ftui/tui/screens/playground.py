@@ -87,6 +87,7 @@ seconds the first time.
         self.system_prompt = system_prompt
         self.training_path = training_path
         self.ready = False
+        self.deploy_error: BackendError | None = None
         self.deployed: dict[str, str] = {}
         self._cancel = threading.Event()
 
@@ -164,6 +165,7 @@ seconds the first time.
         self.refresh_bindings()
 
     def _deploy_failed(self, error: BackendError) -> None:
+        self.deploy_error = error
         prefix = "! Not available here" if error.kind == ErrorKind.UNSUPPORTED else "✗ Could not load the model"
         self._set_state(f"{prefix}: {error.message}" + (f"\n{error.hint}" if error.hint else ""), error=True)
 
@@ -198,7 +200,10 @@ seconds the first time.
         if not text:
             return
         if not self.ready:
-            self.notify("The model is still loading; your prompt is kept.", severity="warning")
+            waiting = (
+                "The model cannot be loaded here (see above)" if self.deploy_error else "The model is still loading"
+            )
+            self.notify(f"{waiting}; your prompt is kept.", severity="warning")
             return
         if self.streaming:
             self.notify("Wait for the answers, or press Esc to stop them.", severity="warning")
