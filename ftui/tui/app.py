@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import Screen
 
 from ftui.config import (
@@ -148,20 +149,23 @@ class FtuiApp(App[None]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         seen: set[str] = set()
-        for _, binding in screen.active_bindings.values():
-            if not binding.description or binding.description in seen or binding.action == "command_palette":
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not active.enabled or not binding.description or binding.description in seen:
                 continue
-            if screen.check_action(binding.action, ()) is False:
+            if binding.action == "command_palette":
                 continue
             seen.add(binding.description)
-            yield SystemCommand(binding.description, binding.tooltip or f"Key: {binding.key}", _runner(screen, binding))
+            keys = binding.key_display or binding.key
+            help_text = f"{binding.tooltip} ({keys})" if binding.tooltip else f"Key: {keys}"
+            yield SystemCommand(binding.description, help_text, _runner(active.node, binding))
         yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)
         yield SystemCommand("Quit", "Quit ftui", self.action_quit)
 
 
-def _runner(screen: Screen, binding: Binding):
+def _runner(node: DOMNode, binding: Binding):
     async def run() -> None:
-        await screen.run_action(binding.action)
+        await node.run_action(binding.action)
 
     return run
 

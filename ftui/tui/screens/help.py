@@ -23,7 +23,8 @@ def _key_label(key: str) -> str:
 def bindings_table(screen: Screen) -> str:
     rows = ["| key | action |", "| --- | --- |"]
     seen: set[str] = set()
-    for _, binding in screen.active_bindings.values():
+    for active in screen.active_bindings.values():
+        binding = active.binding
         label = binding.description or binding.action
         if not binding.description or label in seen:
             continue

@@ -1,0 +1,73 @@
+"""App-wide behaviour: F1 help for the current screen, every action in the command palette, NO_COLOR."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from textual.command import CommandPalette
+from textual.pilot import Pilot
+from textual.widgets import Input, Markdown
+
+from ftui.tui.app import FtuiApp, make_app
+from ftui.tui.screens.catalog import CatalogScreen
+from ftui.tui.screens.help import HelpScreen
+
+
+def run(app: FtuiApp, scenario: Callable[[Pilot], Awaitable[None]], size: tuple[int, int] = (80, 24)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+def test_f1_shows_help_for_the_current_screen_with_its_keys(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        assert isinstance(pilot.app.screen, CatalogScreen)
+        await pilot.press("f1")
+        await pilot.pause()
+        help_screen = pilot.app.screen
+        assert isinstance(help_screen, HelpScreen)
+        text = help_screen.query_one(Markdown).source
+        assert "base model" in text
+        assert "| `Ctrl+N` | Continue |" in text or "Continue" in text
+        assert "Ctrl+P" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, CatalogScreen)
+
+    run(app, scenario)
+
+
+def test_command_palette_lists_the_screen_actions_and_runs_them(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        commands = {command.title for command in pilot.app.get_system_commands(pilot.app.screen)}
+        assert {"Continue", "Search", "Task filter", "Help", "Profiles", "Jobs", "Quit"} <= commands
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, CommandPalette)
+        await pilot.press(*"task filter")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, CatalogScreen)
+        assert pilot.app.focused is not None and pilot.app.focused.id == "task"
+
+    run(app, scenario)
+
+
+def test_no_color_turns_the_interface_monochrome(configured: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app(settings_path=configured)
+    assert app.no_color
+
+    async def scenario(pilot: Pilot) -> None:
+        assert isinstance(pilot.app.screen, CatalogScreen)
+        assert pilot.app.screen.query_one("#search", Input)
+
+    run(app, scenario)
