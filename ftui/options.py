@@ -35,7 +35,7 @@ REQUEST_METADATA = {"created_with": "ftui"}
 # benchmarks/train_bench.py (186-249 across runs); a rough guide, not a promise, on other machines.
 LOCAL_TOKENS_PER_SECOND = 230.0
 
-BackendKind = Literal["local", "openai", "azure", "compatible"]
+BackendName = Literal["local", "openai", "azure", "compatible"]  # the values of ftui.config.BackendKind
 
 
 # --- hyperparameters ------------------------------------------------------------------------------------------------
@@ -354,7 +354,7 @@ def estimate(
     total_tokens: int,
     options: JobOptions,
     card: ModelCard | None,
-    backend: BackendKind,
+    backend: BackendName,
 ) -> Estimate:
     """Epochs, batch size, steps, tokens, cost and duration for ``options`` on ``backend``.
 
@@ -391,7 +391,7 @@ def _resolve_epochs(requested: Auto | int, n_examples: int, notes: list[str]) ->
     return epochs
 
 
-def _resolve_batch_size(requested: Auto | int, n_examples: int, backend: BackendKind, notes: list[str]) -> int:
+def _resolve_batch_size(requested: Auto | int, n_examples: int, backend: BackendName, notes: list[str]) -> int:
     if backend == "local":
         # The engine also never batches more examples than there are.
         size = local_auto_batch_size(n_examples) if requested == AUTO else int(requested)
@@ -423,7 +423,7 @@ def _trained_tokens(
     return total * n_epochs
 
 
-def _cost(trained: int, card: ModelCard | None, backend: BackendKind, notes: list[str]) -> float | None:
+def _cost(trained: int, card: ModelCard | None, backend: BackendName, notes: list[str]) -> float | None:
     if backend == "local":
         notes.append("free: runs on this machine")
         return 0.0
@@ -441,7 +441,7 @@ def _cost(trained: int, card: ModelCard | None, backend: BackendKind, notes: lis
     return round(trained / 1e6 * price, 2)
 
 
-def _duration(trained: int, backend: BackendKind, notes: list[str]) -> float | None:
+def _duration(trained: int, backend: BackendName, notes: list[str]) -> float | None:
     if backend != "local":
         notes.append("duration depends on the service's queue")
         return None
@@ -456,7 +456,11 @@ __all__ = [
     "FIELD_DETAIL",
     "FIELD_HELP",
     "LOCAL_TOKENS_PER_SECOND",
+    "RANGES",
+    "SEED_MAX",
+    "SUFFIX_LIMITS",
     "SUGGESTED_LR_MULTIPLIER",
+    "BackendName",
     "Estimate",
     "Hyperparameters",
     "JobOptions",
