@@ -38,10 +38,11 @@ class FtuiApp(App[None]):
 
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("f1", "help", "Help", id="help"),
-        Binding("f2", "profiles", "Profiles", id="profiles"),
+        # Shown in F1 help and the command palette; the footer keeps its room for the screen's own keys.
+        Binding("f2", "profiles", "Profiles", id="profiles", show=False),
         Binding("f3", "jobs", "Jobs", id="jobs"),
-        Binding("f4", "new_run", "New", id="new_run"),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        Binding("f4", "new_run", "New fine-tune", id="new_run", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
     ]
 
     def __init__(self, *, settings_path: Path | None = None, start_local: bool = True) -> None:

@@ -205,7 +205,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
             with TabbedContent(id="dash-tabs"):
                 with TabPane("Charts", id="tab-charts"), Grid(id="dash-charts"):
                     yield MetricChart("Loss", select=loss_series, id="chart-loss")
-                    yield MetricChart("Token accuracy", select=accuracy_series, id="chart-accuracy")
+                    yield MetricChart("Token accuracy", select=accuracy_series, y_range=(0.0, 1.0), id="chart-accuracy")
                 with TabPane("Events", id="tab-events"):
                     yield RichLog(wrap=True, min_width=20, id="dash-events")
                 with TabPane("Checkpoints", id="tab-checkpoints"):

@@ -53,10 +53,12 @@ class MetricChart(PlotextPlot):
         *,
         select: Callable[[Iterable[Any]], dict[str, Points]],
         empty_text: str = "No data yet.",
+        y_range: tuple[float, float] | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.title = title
+        self.y_range = y_range
         self.select = select
         self.empty_text = empty_text
         self.series: dict[str, Points] = {}
@@ -82,6 +84,8 @@ class MetricChart(PlotextPlot):
         plt.clear_data()
         plt.title(self.title if self.series else f"{self.title} · {self.empty_text}")
         plt.xlabel("step")
+        if self.y_range is not None:
+            plt.ylim(*self.y_range)
         for label, points in self.series.items():
             steps = [step for step, _ in points]
             values = [value for _, value in points]
