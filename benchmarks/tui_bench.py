@@ -163,7 +163,7 @@ def baseline_keystrokes(count: int, root: Path, env: dict[str, str]) -> list[flo
 
 def describe(label: str, samples: list[float]) -> str:
     ms = [s * 1000 for s in samples]
-    p90 = statistics.quantiles(ms, n=10)[-1] if len(ms) >= 2 else ms[0]
+    p90 = statistics.quantiles(ms, n=10, method="inclusive")[-1] if len(ms) >= 2 else ms[0]
     return f"{label:<28} median {statistics.median(ms):7.1f} ms   p90 {p90:7.1f} ms   max {max(ms):7.1f} ms"
 
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Markdown, Select, Static
+from textual.widgets import DataTable, Select, Static
 
 from ftui.catalog import Method, Provider, Task, load_catalog
 from ftui.client import LiveModel
@@ -15,6 +15,7 @@ from ftui.config import BackendKind, Profile, Settings, save_settings
 from ftui.tui.app import FtuiApp, make_app
 from ftui.tui.screens.catalog import CatalogScreen
 from ftui.tui.screens.setup import SetupScreen
+from ftui.tui.widgets.mdtext import MarkdownText
 from ftui.tui.widgets.modelcard import Mark, card_markdown, merge
 
 TINY = "ftui-tiny-random"
@@ -52,7 +53,7 @@ async def highlight(pilot: Pilot, screen: CatalogScreen, model_id: str) -> None:
 
 
 def card_text(screen: CatalogScreen) -> str:
-    return screen.query_one("#card", Markdown).source
+    return screen.query_one("#card", MarkdownText).source
 
 
 # -- merging, without a screen --------------------------------------------------------------------------------

@@ -10,12 +10,13 @@ from textual import on
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, Input, Markdown, Select, Static
+from textual.widgets import Button, DataTable, Input, Select, Static
 
 from ftui.catalog import TASK_LABELS, Catalog, Method, Provider, Task, load_catalog
 from ftui.client_types import BackendError, LiveModel
 from ftui.config import BACKEND_LABELS, BackendKind
 from ftui.tui.base import FtuiScreen
+from ftui.tui.widgets.mdtext import MarkdownText
 from ftui.tui.widgets.modelcard import (
     METHOD_LABELS,
     Entry,
@@ -93,7 +94,7 @@ class CatalogScreen(FtuiScreen):
                     yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
                     yield Static("", id="live-status", classes="hint")
                 with VerticalScroll(id="card-pane", classes="pane"):
-                    yield Markdown("", id="card")
+                    yield MarkdownText("", id="card")
         with Horizontal(classes="actions"):
             yield Static("", id="reason", classes="reason")
             yield Button("Continue", variant="primary", id="continue")
@@ -115,7 +116,8 @@ class CatalogScreen(FtuiScreen):
         self._adopt_profile()
         self._rebuild()
         table.focus()
-        self.query_live()
+        # After the first frame: connecting loads the openai SDK, whose import would hold up the first paint.
+        self.call_after_refresh(self.query_live)
 
     def on_screen_resume(self) -> None:
         if self._queried_profile != self.ftui.profile:
@@ -227,14 +229,14 @@ class CatalogScreen(FtuiScreen):
 
     def _show_card(self) -> None:
         entry = self.highlighted()
-        card = self.query_one("#card", Markdown)
+        card = self.query_one("#card", MarkdownText)
         if entry is None:
-            card.update(self._empty_text())
+            card.show(self._empty_text())
         else:
             text = card_markdown(entry, self.backend_label)
             if self.live_error:
                 text = f"**✗ {self.backend_label} did not answer:** {self.live_error}\n\n{text}"
-            card.update(text)
+            card.show(text)
         self._show_reason(entry)
         self.refresh_bindings()
 

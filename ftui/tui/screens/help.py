@@ -8,7 +8,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
+
+from ftui.tui.widgets.mdtext import MarkdownText
 
 GLOBAL_HELP = """\
 **Everywhere**: `F1` this help · `Ctrl+P` every action, searchable · `F2` backend profiles · `F3` jobs ·
@@ -53,7 +55,12 @@ class HelpScreen(ModalScreen[None]):
         self.body = body
         self.keys = keys
 
+    @property
+    def source(self) -> str:
+        return f"# {self.help_title}\n\n{self.body}\n\n{self.keys}\n\n{GLOBAL_HELP}"
+
     def compose(self) -> ComposeResult:
+        # One rich renderable rather than Textual's Markdown widget (a widget per block): F1 opens at once.
         with VerticalScroll():
-            yield Markdown(f"# {self.help_title}\n\n{self.body}\n\n{self.keys}\n\n{GLOBAL_HELP}")
+            yield MarkdownText(self.source, id="help-text")
             yield Static("Esc or F1 closes this help.", id="help-close")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 Points = list[tuple[float, float]]
@@ -62,6 +63,8 @@ class MetricChart(PlotextPlot):
         self.select = select
         self.empty_text = empty_text
         self.series: dict[str, Points] = {}
+        self._drawn = 0  # bumped on every redraw; with size and theme, the key of the cached rendering
+        self._rendered: tuple[tuple[object, ...], RenderResult] | None = None
 
     def on_mount(self) -> None:
         self._draw()
@@ -90,4 +93,13 @@ class MetricChart(PlotextPlot):
             steps = [step for step, _ in points]
             values = [value for _, value in points]
             plt.plot(steps, values, label=label, marker=MARKERS.get(label, "•"))
+        self._drawn += 1
         self.refresh()
+
+    def render(self) -> RenderResult:
+        # Building a plotext figure takes tens of milliseconds; the screen repaints far more often than the data
+        # changes (a modal on top, a tab switch, a poll with no new points), so reuse the last rendering.
+        key = (self._drawn, self.size, self.app.theme)
+        if self._rendered is None or self._rendered[0] != key:
+            self._rendered = (key, super().render())
+        return self._rendered[1]
