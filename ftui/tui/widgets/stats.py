@@ -1,0 +1,100 @@
+"""Statistics of a validated dataset: examples, token distribution, trainable and billable tokens, system prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ftui.dataset.validator import Distribution, FileStats, ValidationReport
+
+
+def _number(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def _part(distribution: Distribution | None, name: str) -> str:
+    return "-" if distribution is None else _number(getattr(distribution, name))
+
+
+Row = tuple[str, Callable[[FileStats], str]]
+
+ROWS: tuple[Row, ...] = (
+    ("examples", lambda s: _number(s.examples)),
+    ("lines with errors", lambda s: _number(s.invalid_lines)),
+    ("multi-turn", lambda s: f"{_number(s.multi_turn_examples)} ({s.multi_turn_share:.0%})"),
+    ("system messages", lambda s: _number(s.role_counts.get("system", 0))),
+    ("distinct system prompts", lambda s: _number(s.distinct_system_prompts)),
+    ("tokens/example min", lambda s: _part(s.tokens_per_example, "min")),
+    ("  median", lambda s: _part(s.tokens_per_example, "median")),
+    ("  90th percentile", lambda s: _part(s.tokens_per_example, "p90")),
+    ("  max", lambda s: _part(s.tokens_per_example, "max")),
+    ("total tokens", lambda s: _number(s.total_tokens)),
+    ("trainable tokens", lambda s: _number(s.trainable_tokens)),
+    ("over the token limit", lambda s: _number(s.examples_over_limit)),
+    ("weight-0 turns", lambda s: _number(s.weight_zero_turns)),
+)
+
+
+def stats_table(report: ValidationReport) -> Table:
+    table = Table(box=None, padding=(0, 1, 0, 0), show_edge=False, expand=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("training", justify="right", no_wrap=True)
+    if report.validation is not None:
+        table.add_column("validation", justify="right", no_wrap=True)
+    for label, render in ROWS:
+        cells = [render(report.training)]
+        if report.validation is not None:
+            cells.append(render(report.validation))
+        table.add_row(label, *cells)
+    return table
+
+
+def summary_text(report: ValidationReport) -> Text:
+    epochs = f"{report.n_epochs} epoch{'s' if report.n_epochs != 1 else ''}" + (
+        " (auto)" if report.n_epochs_auto else ""
+    )
+    text = Text()
+    text.append("Billable tokens ", style="bold")
+    text.append(f"{report.billable_tokens:,} at {epochs}")
+    if report.estimated_cost_usd is not None:
+        text.append(f", about ${report.estimated_cost_usd:,.2f}")
+    counts = "exact counts" if report.tokenizer.exact else "estimated counts"
+    text.append("\nTokenizer ", style="bold")
+    text.append(f"{report.tokenizer.name} ({counts})")
+    text.append("\nChecked against ", style="bold")
+    limit = report.training_context_limit
+    text.append(report.model + (f", {limit:,} tokens per example" if limit else ""))
+    if report.cancelled:
+        text.append("\nThe check stopped early; these figures are partial.", style="italic")
+    return text
+
+
+def render_stats(report: ValidationReport) -> RenderableType:
+    return Group(stats_table(report), Text(""), summary_text(report))
+
+
+class StatsPanel(VerticalScroll):
+    """The statistics of the last finished validation, or a note saying why there are none."""
+
+    DEFAULT_CSS = """
+    StatsPanel { height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static("Choose a training file to see its statistics.", id="stats-body")
+
+    def show_note(self, note: str) -> None:
+        self.query_one("#stats-body", Static).update(Text(note, style="italic"))
+
+    def show_report(self, report: ValidationReport) -> None:
+        self.query_one("#stats-body", Static).update(render_stats(report))

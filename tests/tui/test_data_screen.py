@@ -1,0 +1,294 @@
+"""The data step, driven by keys and clicks: sample data, files with errors, edits on disk, split, bad paths."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import Input, Static, TabbedContent
+from textual.worker import WorkerState
+
+from ftui.dataset.findings import Code
+from ftui.dataset.fixes import sample_files
+from ftui.tui.app import FtuiApp
+from ftui.tui.screens.data import DataScreen, FilePicker, PathSuggester
+from ftui.tui.widgets.chatview import ChatView, mask_secret, render_example
+from ftui.tui.widgets.findings import FindingsList
+
+CHAT = {
+    "messages": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+    ]
+}
+NO_ASSISTANT = {"messages": [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi"}]}
+
+
+def run(app: FtuiApp, scenario: Callable[[Pilot], Awaitable[None]], size: tuple[int, int] = (80, 24)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await scenario(pilot)
+
+    asyncio.run(main())
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait for the workers meant to finish: not a directory tree's loader (it lives as long as the tree), nor a
+    cancelled worker that never started (it would never end)."""
+    live = [w for w in pilot.app.workers if w.state is not WorkerState.CANCELLED and w.group != "_loader"]
+    if live:  # an empty list would mean "every worker"
+        await pilot.app.workers.wait_for_complete(live)
+    await pilot.pause()
+
+
+async def open_data(pilot: Pilot, model: str = "ftui-tiny-random") -> DataScreen:
+    app: FtuiApp = pilot.app  # type: ignore[assignment]
+    app.wizard.model = model
+    screen = DataScreen()
+    await app.push_screen(screen)
+    await pilot.pause()
+    return screen
+
+
+async def choose_path(pilot: Pilot, slot_key: str, text: str) -> None:
+    """Open the picker for a slot, switch to 'Type a path', type it and press Enter."""
+    await pilot.press(slot_key)
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, FilePicker)
+    await pilot.press("ctrl+l", *text, "enter")
+    await settle(pilot)
+
+
+async def choose_sample(pilot: Pilot) -> None:
+    await pilot.press("t")
+    await pilot.pause()
+    await pilot.press("ctrl+s")
+    await pilot.pause()
+    await pilot.click("#picker-sample")
+    await settle(pilot)
+
+
+def text_of(screen: Screen, selector: str) -> str:
+    """What a Static shows, as plain text."""
+    console = Console(width=120, file=io.StringIO(), record=True)
+    console.print(screen.query_one(selector, Static).content)
+    return console.export_text()
+
+
+def reason_of(screen: DataScreen) -> str:
+    return text_of(screen, "#data-reason")
+
+
+def _replies() -> list[dict[str, str]]:
+    return [{"role": "assistant", "content": f"Reply {n}."} for n in range(8)]
+
+
+def varied(count: int) -> list[dict]:
+    """``count`` valid, distinct chat examples."""
+    return [
+        {"messages": [CHAT["messages"][0], {"role": "user", "content": f"Question {n}?"}, _replies()[n % 8]]}
+        for n in range(count)
+    ]
+
+
+def write_bad_file(path: Path) -> Path:
+    """Five good lines, a cut-off line 6 (not valid JSON), line 7 without an assistant reply, eight good lines."""
+    lines = [json.dumps(e) for e in varied(13)]
+    lines[5:5] = ['{"messages": [{"role": "user", "content": "Hi"}', json.dumps(NO_ASSISTANT)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_sample_dataset_shows_statistics_and_allows_continue(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        screen = await open_data(pilot)
+        assert screen.check_action("continue", ()) is None
+        assert "Choose a training file" in reason_of(screen)
+        await choose_sample(pilot)
+        training, validation = sample_files()
+        assert app.wizard.training is not None and app.wizard.training.path == training
+        assert app.wizard.validation is not None and app.wizard.validation.path == validation
+        assert screen.report is not None and screen.report.errors == 0
+        assert app.wizard.report is screen.report
+        stats = text_of(screen, "#stats-body")
+        assert "examples" in stats and "73" in stats and "18" in stats
+        assert "Billable tokens" in stats and "Tokenizer" in stats
+        assert screen.check_action("continue", ()) is True
+        assert "Ready" in reason_of(screen)
+
+    run(app, scenario)
+
+
+def test_errors_are_listed_by_line_shown_as_chat_and_block_continue(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        write_bad_file(Path("bad.jsonl"))
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "bad.jsonl")
+        assert pilot.app.screen is screen
+        report = screen.report
+        assert report is not None and report.errors >= 2
+        findings = screen.query_one(FindingsList)
+        by_line = {(f.line, f.code) for f in findings.findings}
+        assert (6, Code.INVALID_JSON) in by_line
+        assert (7, Code.NO_TRAINABLE_ASSISTANT) in by_line
+        assert screen.check_action("continue", ()) is None
+        assert "errors" in reason_of(screen) and "block Continue" in reason_of(screen)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert pilot.app.screen is screen  # blocked: still here
+
+        # Select the line-7 finding: its example appears as a chat with the problem marked.
+        index = next(i for i, f in enumerate(findings.findings) if f.line == 7)
+        findings.options.focus()
+        findings.options.highlighted = index
+        await pilot.press("enter")
+        await settle(pilot)
+        assert screen.query_one("#data-detail", TabbedContent).active == "tab-example"
+        header = text_of(screen, "#chat-header")
+        body = text_of(screen, "#chat-body")
+        assert "line 7" in header
+        assert "system" in body and "user" in body and "Hi" in body
+
+        # The invalid JSON line is shown raw, with the error position marked.
+        findings.options.highlighted = next(i for i, f in enumerate(findings.findings) if f.line == 6)
+        await settle(pilot)
+        assert "⟦✗ here⟧" in text_of(screen, "#chat-body")
+
+    run(app, scenario)
+
+
+def test_file_edited_on_disk_is_checked_again(app: FtuiApp, write_jsonl) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        path = write_jsonl(Path("data.jsonl"), [CHAT, NO_ASSISTANT])
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "data.jsonl")
+        assert screen.report is not None and screen.report.errors >= 1
+        write_jsonl(path, varied(9))
+        for _ in range(40):  # the watch looks every second
+            await asyncio.sleep(0.1)
+            await settle(pilot)
+            if screen.report is not None and screen.report.errors == 0:
+                break
+        assert screen.report is not None and screen.report.errors == 0
+        assert screen.report.training.examples == 9
+        assert screen.check_action("continue", ()) is True
+
+    run(app, scenario)
+
+
+def test_split_writes_new_files_and_leaves_the_input_alone(app: FtuiApp, write_jsonl) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        examples = varied(24)
+        source = write_jsonl(Path("mine.jsonl"), examples)
+        before = source.read_bytes()
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "mine.jsonl")
+        await pilot.press("s")
+        await settle(pilot)
+        await settle(pilot)
+        assert source.read_bytes() == before
+        train, validation = Path("mine.train.jsonl").resolve(), Path("mine.validation.jsonl").resolve()
+        assert train.is_file() and validation.is_file()
+        assert screen.training is not None and screen.training.path == train
+        assert screen.validation is not None and screen.validation.path == validation
+        assert screen.report is not None and screen.report.validation is not None
+        assert screen.report.training.examples + screen.report.validation.examples == len(examples)
+        # A second split never overwrites the first one's files.
+        await pilot.press("x")
+        await settle(pilot)
+        assert screen.validation is None
+        screen.training = screen.training.__class__(label="mine.jsonl", path=source.resolve())
+        await pilot.press("s")
+        await settle(pilot)
+        await settle(pilot)
+        assert Path("mine.train-2.jsonl").is_file() and Path("mine.validation-2.jsonl").is_file()
+
+    run(app, scenario)
+
+
+def test_missing_path_gives_a_message_and_changes_nothing(app: FtuiApp, write_jsonl) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        write_jsonl(Path("good.jsonl"), [CHAT] * 3)
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "good.jsonl")
+        chosen = screen.training
+        await choose_path(pilot, "t", "nope.jsonl")
+        picker = pilot.app.screen
+        assert isinstance(picker, FilePicker)
+        message = text_of(picker, "#picker-path-message")
+        assert "no such file" in message
+        assert picker.query_one("#picker-path", Input).value == "nope.jsonl"  # the typed text is kept
+        Path("folder").mkdir()
+        await pilot.press(*(["backspace"] * 10), *"folder", "enter")
+        await pilot.pause()
+        assert "is a folder" in text_of(picker, "#picker-path-message")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert pilot.app.screen is screen and screen.training == chosen
+
+    run(app, scenario)
+
+
+def test_uploaded_file_is_not_checked_locally(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        training, _ = sample_files()
+        backend = await asyncio.to_thread(app.connect)
+        uploaded = await asyncio.to_thread(backend.upload_file, training)
+        screen = await open_data(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        assert "checked by the service" in text_of(pilot.app.screen, "#picker-uploaded-status")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert pilot.app.screen is screen
+        assert app.wizard.training is not None and app.wizard.training.file_id == uploaded.id
+        assert app.wizard.report is None
+        assert "checked by the service" in text_of(screen, "#stats-body")
+        assert screen.check_action("continue", ()) is True
+        assert screen.check_action("split", ()) is None
+
+    run(app, scenario)
+
+
+def test_path_completion_lists_folders_and_data_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "support.jsonl").write_text("{}\n")
+    (tmp_path / "datasets" / "notes.txt").write_text("x")
+    suggest = PathSuggester().get_suggestion
+    assert asyncio.run(suggest("data")) == "datasets/"
+    assert asyncio.run(suggest("datasets/s")) == "datasets/support.jsonl"
+    assert asyncio.run(suggest("datasets/n")) is None
+    assert asyncio.run(suggest("missing/x")) is None
+
+
+def test_secrets_are_masked_in_the_example() -> None:
+    import orjson
+
+    from ftui.dataset.inspect import inspect_line
+
+    raw = orjson.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "Mail me at jane.doe@example.com please"},
+                {"role": "assistant", "content": "Done.", "weight": 0},
+                {"role": "assistant", "content": "OK."},
+            ]
+        }
+    )
+    finding = next(f for f in inspect_line(raw, 1).findings if f.code is Code.SENSITIVE_DATA)
+    text = render_example(raw, finding).plain
+    assert "jane.doe@example.com" not in text
+    assert mask_secret("jane.doe@example.com") in text
+    assert "not trained" in text and "the problem is here" in text
+    assert ChatView  # rendered by the screen in the tests above
