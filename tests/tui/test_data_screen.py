@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from ftui.tui.app import FtuiApp
 from ftui.tui.screens.data import DataScreen, FilePicker, PathSuggester
 from ftui.tui.widgets.chatview import ChatView, mask_secret, render_example
 from ftui.tui.widgets.findings import FindingsList
+
+_BUSY = (WorkerState.PENDING, WorkerState.RUNNING)
 
 CHAT = {
     "messages": [
@@ -40,12 +43,17 @@ def run(app: FtuiApp, scenario: Callable[[Pilot], Awaitable[None]], size: tuple[
     asyncio.run(main())
 
 
-async def settle(pilot: Pilot) -> None:
-    """Wait for the workers meant to finish: not a directory tree's loader (it lives as long as the tree), nor a
-    cancelled worker that never started (it would never end)."""
-    live = [w for w in pilot.app.workers if w.state is not WorkerState.CANCELLED and w.group != "_loader"]
-    if live:  # an empty list would mean "every worker"
-        await pilot.app.workers.wait_for_complete(live)
+async def settle(pilot: Pilot, limit_s: float = 60.0) -> None:
+    """Wait until no worker is pending or running, except a directory tree's loader (it lives as long as the tree).
+
+    Polls states rather than awaiting workers: a worker cancelled before it started would never finish.
+    """
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        busy = [w for w in pilot.app.workers if w.state in _BUSY and w.group != "_loader"]
+        if not busy:
+            break
+        await pilot.pause(0.05)
     await pilot.pause()
 
 
@@ -120,7 +128,7 @@ def test_sample_dataset_shows_statistics_and_allows_continue(app: FtuiApp) -> No
         assert app.wizard.report is screen.report
         stats = text_of(screen, "#stats-body")
         assert "examples" in stats and "73" in stats and "18" in stats
-        assert "Billable tokens" in stats and "Tokenizer" in stats
+        assert "Billable tokens" in stats and "Tokens" in stats
         assert screen.check_action("continue", ()) is True
         assert "Ready" in reason_of(screen)
 

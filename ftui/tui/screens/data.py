@@ -209,7 +209,7 @@ class FilePicker(ModalScreen[dict[str, DataChoice] | None]):
                     yield Static(self._sample_text(), id="picker-sample-text")
                     yield Button("Use the sample dataset", id="picker-sample", variant="primary")
             yield Static(
-                "^B browse · ^L type a path · ^O uploaded · ^S sample · Enter chooses · Esc cancels",
+                "^B browse · ^L path · ^O uploaded · ^S sample · Enter chooses · Esc cancels",
                 classes="hint",
                 id="picker-hint",
             )
@@ -357,14 +357,14 @@ the model generalises rather than memorises.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
+        Binding("ctrl+n", "continue", "Continue", id="data_continue"),
+        Binding("escape", "back", "Back", id="data_back"),
         Binding("t", "choose('training')", "Training file", id="data_training"),
         Binding("v", "choose('validation')", "Validation file", id="data_validation"),
         Binding("s", "split", "Split off validation", id="data_split"),
         Binding("c", "clean", "Clean", id="data_clean"),
         Binding("x", "clear_validation", "Clear validation", id="data_clear"),
         Binding("r", "revalidate", "Check again", id="data_revalidate", show=False),
-        Binding("ctrl+n", "continue", "Continue", id="data_continue"),
-        Binding("escape", "back", "Back", id="data_back"),
     ]
 
     def __init__(self) -> None:

@@ -200,8 +200,9 @@ def render_example(raw: bytes | None, finding: Finding | None) -> Text:
         return _raw_line(raw, finding)
     scan = line_may_contain_sensitive(raw)
     out = Text()
-    if finding is not None and finding.location and not any(_points_at(finding.location, t.path) for t in turns):
-        out.append(f"{SYMBOLS[finding.severity]} about: {finding.location}\n\n", style="bold")
+    if finding is not None and not any(_points_at(finding.location, t.path) for t in turns):
+        where = finding.location if finding.location not in (None, "messages") else "the conversation as a whole"
+        out.append(f"{SYMBOLS[finding.severity]} The problem is in {where}.\n\n", style="bold")
     for index, turn in enumerate(turns):
         if index:
             out.append("\n\n")

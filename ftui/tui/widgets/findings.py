@@ -55,7 +55,7 @@ def finding_row(finding: Finding, *, name_files: bool) -> Text:
     where = "file" if finding.line is None else f"line {finding.line}"
     if name_files and finding.file is DataFile.VALIDATION:
         where = f"val {where}"
-    row = Text(f"{SYMBOLS[finding.severity]} ", style="bold")
+    row = Text(f"{SYMBOLS[finding.severity]} ", style="bold", no_wrap=True, overflow="ellipsis")
     row.append(f"{where:<10} ", style="bold" if finding.is_error else "")
     row.append(short_label(finding))
     return row
@@ -80,7 +80,9 @@ class FindingsList(Vertical):
     DEFAULT_CSS = """
     FindingsList { height: 1fr; }
     FindingsList #findings-summary { height: auto; max-height: 3; }
-    FindingsList OptionList { height: 1fr; border: none; padding: 0; }
+    FindingsList OptionList, FindingsList OptionList:focus {
+        height: 1fr; border: none; padding: 0; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     class Highlighted(Message):

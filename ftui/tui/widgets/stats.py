@@ -28,19 +28,20 @@ def _part(distribution: Distribution | None, name: str) -> str:
 
 Row = tuple[str, Callable[[FileStats], str]]
 
+# Labels fit a 36-column pane (80-column terminals) beside two figures.
 ROWS: tuple[Row, ...] = (
     ("examples", lambda s: _number(s.examples)),
-    ("lines with errors", lambda s: _number(s.invalid_lines)),
+    ("invalid lines", lambda s: _number(s.invalid_lines)),
     ("multi-turn", lambda s: f"{_number(s.multi_turn_examples)} ({s.multi_turn_share:.0%})"),
     ("system messages", lambda s: _number(s.role_counts.get("system", 0))),
-    ("distinct system prompts", lambda s: _number(s.distinct_system_prompts)),
-    ("tokens/example min", lambda s: _part(s.tokens_per_example, "min")),
+    ("  distinct", lambda s: _number(s.distinct_system_prompts)),
+    ("tokens/ex. min", lambda s: _part(s.tokens_per_example, "min")),
     ("  median", lambda s: _part(s.tokens_per_example, "median")),
-    ("  90th percentile", lambda s: _part(s.tokens_per_example, "p90")),
+    ("  90th pct", lambda s: _part(s.tokens_per_example, "p90")),
     ("  max", lambda s: _part(s.tokens_per_example, "max")),
     ("total tokens", lambda s: _number(s.total_tokens)),
     ("trainable tokens", lambda s: _number(s.trainable_tokens)),
-    ("over the token limit", lambda s: _number(s.examples_over_limit)),
+    ("over token limit", lambda s: _number(s.examples_over_limit)),
     ("weight-0 turns", lambda s: _number(s.weight_zero_turns)),
 )
 
@@ -48,9 +49,9 @@ ROWS: tuple[Row, ...] = (
 def stats_table(report: ValidationReport) -> Table:
     table = Table(box=None, padding=(0, 1, 0, 0), show_edge=False, expand=False)
     table.add_column("", no_wrap=True)
-    table.add_column("training", justify="right", no_wrap=True)
+    table.add_column("train", justify="right", no_wrap=True)
     if report.validation is not None:
-        table.add_column("validation", justify="right", no_wrap=True)
+        table.add_column("valid.", justify="right", no_wrap=True)
     for label, render in ROWS:
         cells = [render(report.training)]
         if report.validation is not None:
@@ -68,9 +69,11 @@ def summary_text(report: ValidationReport) -> Text:
     text.append(f"{report.billable_tokens:,} at {epochs}")
     if report.estimated_cost_usd is not None:
         text.append(f", about ${report.estimated_cost_usd:,.2f}")
-    counts = "exact counts" if report.tokenizer.exact else "estimated counts"
-    text.append("\nTokenizer ", style="bold")
-    text.append(f"{report.tokenizer.name} ({counts})")
+    tokenizer = report.tokenizer
+    text.append("\nTokens ", style="bold")
+    text.append(f"counted exactly ({tokenizer.name})" if tokenizer.exact else "estimated (no exact tokenizer here)")
+    if tokenizer.note:
+        text.append(f"\n{tokenizer.note}", style="dim")
     text.append("\nChecked against ", style="bold")
     limit = report.training_context_limit
     text.append(report.model + (f", {limit:,} tokens per example" if limit else ""))
@@ -87,7 +90,7 @@ class StatsPanel(VerticalScroll):
     """The statistics of the last finished validation, or a note saying why there are none."""
 
     DEFAULT_CSS = """
-    StatsPanel { height: 1fr; }
+    StatsPanel { height: 1fr; scrollbar-size-vertical: 1; }
     """
 
     def compose(self) -> ComposeResult:
