@@ -131,6 +131,11 @@ def test_sample_dataset_shows_statistics_and_allows_continue(app: FtuiApp) -> No
         assert "Billable tokens" in stats and "Tokens" in stats
         assert screen.check_action("continue", ()) is True
         assert "Ready" in reason_of(screen)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        from ftui.tui.screens.options import OptionsScreen
+
+        assert isinstance(pilot.app.screen, OptionsScreen)
 
     run(app, scenario)
 
@@ -169,6 +174,16 @@ def test_errors_are_listed_by_line_shown_as_chat_and_block_continue(app: FtuiApp
         findings.options.highlighted = next(i for i, f in enumerate(findings.findings) if f.line == 6)
         await settle(pilot)
         assert "⟦✗ here⟧" in text_of(screen, "#chat-body")
+
+        # Clean writes a copy without the bad lines and switches to it; the input stays as it was.
+        before = Path("bad.jsonl").read_bytes()
+        await pilot.press("c")
+        await settle(pilot)
+        await settle(pilot)
+        assert Path("bad.jsonl").read_bytes() == before
+        assert screen.training is not None and screen.training.path == Path("bad.clean.jsonl").resolve()
+        assert screen.report is not None and screen.report.errors == 0
+        assert screen.check_action("continue", ()) is True
 
     run(app, scenario)
 
