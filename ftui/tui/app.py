@@ -64,8 +64,9 @@ class FtuiApp(App[None]):
     @property
     def profile_label(self) -> str:
         profile = self.profile
-        where = "this computer" if profile.kind is BackendKind.LOCAL and not profile.base_url else profile.host()
-        return f"{profile.name} · {BACKEND_LABELS[profile.kind]} · {where}"
+        if profile.kind is BackendKind.LOCAL and not profile.base_url:
+            return f"{profile.name} · {BACKEND_LABELS[profile.kind]}"
+        return f"{profile.name} · {profile.host()}"
 
     def connect(self) -> Backend:
         """The backend of the active profile, connected on first use. Call from a worker thread only."""

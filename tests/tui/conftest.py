@@ -25,9 +25,7 @@ _CLOUD_VARIABLES = (
 
 
 @pytest.fixture
-def tui_env(
-    engine_home: Path, models_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def tui_env(engine_home: Path, models_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Isolated folders; yields the config file path (absent: the app starts on its first-run setup screen)."""
     monkeypatch.setenv("FTUI_MODELS_DIR", str(models_cache))
     config = tmp_path / "config" / "config.toml"

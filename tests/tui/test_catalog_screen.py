@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, Static
+from walk import until
 
 from ftui.catalog import Method, Provider, Task, load_catalog
 from ftui.client import LiveModel
@@ -30,6 +31,9 @@ def run(app: FtuiApp, scenario: Callable[[Pilot], Awaitable[None]], size: tuple[
 
 
 async def settle(pilot: Pilot) -> CatalogScreen:
+    screen = pilot.app.screen
+    if isinstance(screen, CatalogScreen):  # the backend is asked after the first frame
+        await until(pilot, lambda: screen.live_settled, "the backend's model list")
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     screen = pilot.app.screen

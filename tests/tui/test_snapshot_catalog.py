@@ -5,11 +5,14 @@ from __future__ import annotations
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
+from walk import until
 
 from ftui.tui.app import FtuiApp
 
 
 async def settle(pilot: Pilot) -> None:
+    screen = pilot.app.screen
+    await until(pilot, lambda: screen.live_settled, "the backend's model list")  # type: ignore[attr-defined]
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     await pilot.pause(0.2)  # the card's markdown renders after the table

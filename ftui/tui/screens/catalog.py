@@ -117,6 +117,7 @@ class CatalogScreen(FtuiScreen):
         self._rebuild()
         table.focus()
         # After the first frame: connecting loads the openai SDK, whose import would hold up the first paint.
+        self._queried_profile = self.ftui.profile
         self.call_after_refresh(self.query_live)
 
     def on_screen_resume(self) -> None:
@@ -132,6 +133,11 @@ class CatalogScreen(FtuiScreen):
         self.backend_label = BACKEND_LABELS[profile.kind]
         self.provider = _PROVIDER_OF_KIND.get(profile.kind, Provider.OPENAI)
         self.live, self.live_error = None, None
+
+    @property
+    def live_settled(self) -> bool:
+        """The backend has answered (with its models or an error) for the current profile."""
+        return self.live is not None or self.live_error is not None
 
     def query_live(self) -> None:
         self._queried_profile = self.ftui.profile

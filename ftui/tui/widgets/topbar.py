@@ -33,7 +33,10 @@ class TopBar(Horizontal):
     DEFAULT_CSS = """
     TopBar { height: 1; dock: top; background: $panel; }
     TopBar #steps { width: 1fr; padding: 0 1; }
-    TopBar #profile { width: auto; max-width: 45; padding: 0 1; color: $text-muted; text-align: right; }
+    TopBar #profile {
+        width: auto; max-width: 34; padding: 0 1; color: $text-muted; text-align: right;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
 
     def __init__(self, step: str | None, *, id: str | None = None) -> None:
