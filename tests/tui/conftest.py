@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ftui.engine import server
+from ftui.engine import models, server
 from ftui.tui.app import FtuiApp, make_app
 
 # Conventional variables a developer's shell may carry; a test must not pick up a real key.
@@ -24,10 +24,20 @@ _CLOUD_VARIABLES = (
 )
 
 
+@pytest.fixture(scope="session")
+def tui_models(models_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models folder holding only the tiny model. Screens show exact token counts when SmolLM2's tokenizer is
+    in the models folder and estimates otherwise, so the snapshots must not depend on whether another test
+    prepared SmolLM2 in the shared folder first."""
+    folder = tmp_path_factory.mktemp("tui-models")
+    (folder / models.TINY_ID).symlink_to(models_cache / models.TINY_ID, target_is_directory=True)
+    return folder
+
+
 @pytest.fixture
-def tui_env(engine_home: Path, models_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def tui_env(engine_home: Path, tui_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Isolated folders; yields the config file path (absent: the app starts on its first-run setup screen)."""
-    monkeypatch.setenv("FTUI_MODELS_DIR", str(models_cache))
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(tui_models))
     config = tmp_path / "config" / "config.toml"
     monkeypatch.setenv("FTUI_CONFIG", str(config))
     for name in _CLOUD_VARIABLES:

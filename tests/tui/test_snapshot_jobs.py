@@ -13,9 +13,11 @@ import pytest
 from cloud_double import CloudDouble
 from pydantic import SecretStr
 from textual.pilot import Pilot
+from walk import until
 
 from ftui.config import BackendKind, Profile, Settings, save_settings
 from ftui.tui.app import FtuiApp, make_app
+from ftui.tui.screens.catalog import CatalogScreen
 from ftui.tui.screens.dashboard import DashboardScreen
 from ftui.tui.screens.jobs import JobsScreen
 from ftui.tui.screens.playground import PlaygroundScreen
@@ -49,6 +51,9 @@ def azure_app(configured: Path, double: CloudDouble, monkeypatch: pytest.MonkeyP
 
 
 async def settle(pilot: Pilot) -> None:
+    screen = pilot.app.screen
+    if isinstance(screen, CatalogScreen):  # the catalog asks the backend after its first frame
+        await until(pilot, lambda: screen.live_settled, "the catalog's model list")
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
@@ -80,6 +85,7 @@ async def show_dashboard_details(pilot: Pilot) -> None:
 
 
 async def show_playground(pilot: Pilot) -> None:
+    await settle(pilot)
     pilot.app.push_screen(PlaygroundScreen(f"curie.ft-{JOB_ID.removeprefix('ft-')}", "curie", "You are terse."))
     await settle(pilot)
 
