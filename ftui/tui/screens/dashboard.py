@@ -196,6 +196,11 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         self._timer = None
         self._shown_events: set[str] = set()
         self._seen_end = False
+        # Polls that arrive while another screen is on top only update the tracker; the widgets catch up when
+        # this screen is shown again, so a dialog or help page over the dashboard stays quick.
+        self._unshown_events: list[Any] = []
+        self._checkpoints_stale = False
+        self._shown_actions: tuple[object, ...] | None = None
 
     # -- layout -------------------------------------------------------------------------------------------------
 
@@ -298,24 +303,36 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         self.job = snapshot.job
         self.supports_pause = snapshot.supports_pause
         self.tracker.update_job(snapshot.job)
-        new_events = self.tracker.add_events(snapshot.events)
+        self._unshown_events.extend(self.tracker.add_events(snapshot.events))
         if snapshot.checkpoints is not None:
             self.checkpoints = snapshot.checkpoints
-            self._show_checkpoints()
-        self._show_events(new_events)
-        self._show_status()
-        self._show_charts()
-        self.query_one("#dash-details", Static).update(details_text(self.job))
+            self._checkpoints_stale = True
         status = self.tracker.status
         ended = status in TERMINAL
         self._ring_if_ended(status)
         self._last_status = status
-        self._update_actions()
+        if self.is_current:
+            self._show_all()
         # The first answer that shows the job ended gets one more fetch (the last events and checkpoints); then
         # polling stops.
         self.finished = ended and self._seen_end
         self._seen_end = ended
         self._rearm(0.5 if ended else float(self.ftui.settings.poll_seconds))
+
+    def on_screen_resume(self) -> None:
+        if self.job is not None:
+            self._show_all()
+
+    def _show_all(self) -> None:
+        if self._checkpoints_stale:
+            self._checkpoints_stale = False
+            self._show_checkpoints()
+        events, self._unshown_events = self._unshown_events, []
+        self._show_events(events)
+        self._show_status()
+        self._show_charts()
+        self.query_one("#dash-details", Static).update(details_text(self.job))
+        self._update_actions()
 
     def _fetch_failed(self, error: BackendError) -> None:
         self.failures += 1
@@ -421,18 +438,24 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         return True if allowed else None
 
     def _update_actions(self) -> None:
-        for action, button_id in (
+        buttons = (
             ("cancel_job", "btn-cancel"),
             ("pause_job", "btn-pause"),
             ("resume_job", "btn-resume"),
             ("clone", "btn-clone"),
             ("playground", "btn-playground"),
-        ):
-            allowed = self.check_action(action, ())
+        )
+        allowed = [self.check_action(action, ()) for action, _ in buttons]
+        reason = self._reason()
+        # Restyling buttons and rebuilding the footer is the costly part of a poll: only when something changed.
+        if (*allowed, reason) == self._shown_actions:
+            return
+        self._shown_actions = (*allowed, reason)
+        for (_, button_id), state in zip(buttons, allowed, strict=True):
             button = self.query_one(f"#{button_id}", Button)
-            button.display = allowed is not False
-            button.disabled = not allowed
-        self.query_one("#dash-reason", Static).update(self._reason())
+            button.display = state is not False
+            button.disabled = not state
+        self.query_one("#dash-reason", Static).update(reason)
         self.refresh_bindings()
 
     def _reason(self) -> str:
