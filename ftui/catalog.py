@@ -47,6 +47,12 @@ TASK_LABELS: dict[Task, str] = {
     Task.SUMMARIZATION: "Summarization",
 }
 
+METHOD_LABELS: dict[Method, str] = {
+    Method.SUPERVISED: "Supervised (SFT)",
+    Method.DPO: "Preference (DPO)",
+    Method.REINFORCEMENT: "Reinforcement (RFT)",
+}
+
 # Fields a card may list under ``unconfirmed``: the facts that vary per card.
 CARD_FACT_FIELDS = frozenset(
     {

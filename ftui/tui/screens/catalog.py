@@ -12,13 +12,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Select, Static
 
-from ftui.catalog import TASK_LABELS, Catalog, Method, Provider, Task, load_catalog
+from ftui.catalog import METHOD_LABELS, TASK_LABELS, Catalog, Method, Provider, Task, load_catalog
 from ftui.client_types import BackendError, LiveModel
 from ftui.config import BACKEND_LABELS, BackendKind
 from ftui.tui.base import FtuiScreen
 from ftui.tui.widgets.mdtext import MarkdownText
 from ftui.tui.widgets.modelcard import (
-    METHOD_LABELS,
     Entry,
     Mark,
     card_markdown,

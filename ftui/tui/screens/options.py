@@ -13,7 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ftui.catalog import Method, ModelCard, Provider, load_catalog
+from ftui.catalog import METHOD_LABELS, Method, ModelCard, Provider, load_catalog
 from ftui.options import (
     AUTO,
     FIELD_DETAIL,
@@ -44,12 +44,6 @@ FIELD_SPECS: dict[str, FieldSpec] = {
     "beta": FieldSpec("Beta (DPO)", "auto · above 0, up to 2"),
     "seed": FieldSpec("Seed", "generated at submit"),
     "suffix": FieldSpec("Suffix", "none"),
-}
-
-METHOD_LABELS: dict[Method, str] = {
-    Method.SUPERVISED: "Supervised (SFT)",
-    Method.DPO: "DPO (preferences)",
-    Method.REINFORCEMENT: "Reinforcement (RFT)",
 }
 
 METHOD_HELP: dict[Method, str] = {

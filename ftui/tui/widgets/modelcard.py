@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ftui.catalog import TASK_LABELS, Catalog, Method, ModelCard, Provider, Task
+from ftui.catalog import METHOD_LABELS, TASK_LABELS, Catalog, Method, ModelCard, Provider, Task
 from ftui.client_types import LiveModel
 
 
@@ -26,11 +26,6 @@ MARK_WORDS: dict[Mark, str] = {
 }
 
 METHOD_SHORT: dict[Method, str] = {Method.SUPERVISED: "SFT", Method.DPO: "DPO", Method.REINFORCEMENT: "RFT"}
-METHOD_LABELS: dict[Method, str] = {
-    Method.SUPERVISED: "Supervised (SFT)",
-    Method.DPO: "Preference (DPO)",
-    Method.REINFORCEMENT: "Reinforcement (RFT)",
-}
 
 PROVIDER_NAMES: dict[Provider, str] = {
     Provider.OPENAI: "OpenAI",
