@@ -16,11 +16,10 @@ from ftui.catalog import METHOD_LABELS, TASK_LABELS, Catalog, Method, Provider, 
 from ftui.client_types import BackendError, LiveModel
 from ftui.config import BACKEND_LABELS, BackendKind
 from ftui.tui.base import FtuiScreen
-from ftui.tui.widgets.mdtext import MarkdownText
 from ftui.tui.widgets.modelcard import (
     Entry,
     Mark,
-    card_markdown,
+    card_text,
     format_tokens,
     merge,
     methods_short,
@@ -93,7 +92,7 @@ class CatalogScreen(FtuiScreen):
                     yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
                     yield Static("", id="live-status", classes="hint")
                 with VerticalScroll(id="card-pane", classes="pane"):
-                    yield MarkdownText("", id="card")
+                    yield Static("", id="card")
         with Horizontal(classes="actions"):
             yield Static("", id="reason", classes="reason")
             yield Button("Continue", variant="primary", id="continue")
@@ -234,22 +233,25 @@ class CatalogScreen(FtuiScreen):
 
     def _show_card(self) -> None:
         entry = self.highlighted()
-        card = self.query_one("#card", MarkdownText)
+        card = self.query_one("#card", Static)
         if entry is None:
-            card.show(self._empty_text())
+            card.update(self._empty_text())
         else:
-            text = card_markdown(entry, self.backend_label)
-            if self.live_error:
-                text = f"**✗ {self.backend_label} did not answer:** {self.live_error}\n\n{text}"
-            card.show(text)
+            card.update(card_text(entry, self.backend_label, problem=self.live_error))
         self._show_reason(entry)
         self.refresh_bindings()
 
-    def _empty_text(self) -> str:
+    def _empty_text(self) -> Text:
         task, method, text = self._filters()
         parts = [TASK_LABELS[task] if task else "", METHOD_LABELS[method] if method else "", repr(text) if text else ""]
         wanted = ", ".join(part for part in parts if part)
-        return f"No model matches {wanted}.\n\nChoose *All tasks* or *Any method*, or clear the search."
+        return Text.assemble(
+            f"No model matches {wanted}.\n\nChoose ",
+            ("All tasks", "italic"),
+            " or ",
+            ("Any method", "italic"),
+            ", or clear the search.",
+        )
 
     def _show_reason(self, entry: Entry | None) -> None:
         reason = self.query_one("#reason", Static)

@@ -1,6 +1,6 @@
 """Catalog cards merged with what a backend reports live, and the model-card text shown beside the list.
 
-No Textual here: the catalog screen turns ``Entry`` objects into table rows and the card pane's markdown.
+No Textual here: the catalog screen turns ``Entry`` objects into table rows and the card pane's styled text.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from rich.text import Text
 
 from ftui.catalog import METHOD_LABELS, TASK_LABELS, Catalog, Method, ModelCard, Provider, Task
 from ftui.client_types import LiveModel
@@ -210,58 +212,78 @@ def methods_short(entry: Entry) -> str:
     return " ".join(METHOD_SHORT[m] for m in entry.methods) or "?"
 
 
-def card_markdown(entry: Entry, backend_label: str) -> str:
-    """The model card: what it can do, what it was trained on, its limits, and whether this backend can train it."""
-    availability = f"**On {backend_label}:** {entry.availability.describe()}"
+HEADING = "bold"
+SECTION = "bold underline"
+LABEL = "bold"
+UNCONFIRMED = " (unconfirmed)"
+
+
+def card_text(entry: Entry, backend_label: str, *, problem: str | None = None) -> Text:
+    """The model card: what it can do, what it was trained on, its limits, and whether this backend can train it.
+
+    Built as styled text rather than Markdown: the card is on the first screen, and parsing Markdown (and importing
+    its parser) would hold up the first frame.
+    """
+    text = Text()
+    if problem:
+        text.append(f"✗ {backend_label} did not answer: ", style=LABEL).append(f"{problem}\n\n")
     if entry.card is None:
-        return _live_only_markdown(entry, availability)
+        return _live_only_text(text, entry, backend_label)
     card = entry.card
-    unconfirmed = "" if not card.unconfirmed else "\n\n*(unconfirmed)*: not confirmed from a public source."
-    lines = [
-        f"## {card.name}",
-        f"`{entry.model_id}` · {card.publisher} · {card.family} family",
-        availability,
-        _fact(card, "tasks", "Tasks", ", ".join(TASK_LABELS[t] for t in card.tasks)),
-        _fact(card, "methods", "Methods", ", ".join(METHOD_LABELS[m] for m in card.methods)),
-        _fact(card, "context_window", "Context", _tokens_words(card.context_window)),
-        _fact(card, "training_context_limit", "Training examples up to", _tokens_words(card.training_context_limit)),
-        _fact(card, "languages", "Languages", ", ".join(card.languages)),
-        _fact(card, "training_price_per_1m_tokens", "Training price", _price(card)),
-        _fact(card, "license", "License", card.license),
-        _section(card, "capabilities", "Capabilities", card.capabilities),
-        _section(card, "pretraining_data", "Pretraining data", card.pretraining_data),
-        _section(card, "limitations", "Known limitations", card.limitations),
-        _section(card, "biases", "Biases", card.biases),
-    ]
+    text.append(card.name, style=HEADING).append("\n")
+    text.append(entry.model_id, style="italic").append(f" · {card.publisher} · {card.family} family\n\n", style="dim")
+    _fact(text, f"On {backend_label}", entry.availability.describe())
+    text.append("\n")
+    _fact(text, "Tasks", ", ".join(TASK_LABELS[t] for t in card.tasks), card, "tasks")
+    _fact(text, "Methods", ", ".join(METHOD_LABELS[m] for m in card.methods), card, "methods")
+    _fact(text, "Context", _tokens_words(card.context_window), card, "context_window")
+    limit = _tokens_words(card.training_context_limit)
+    _fact(text, "Training examples up to", limit, card, "training_context_limit")
+    _fact(text, "Languages", ", ".join(card.languages), card, "languages")
+    _fact(text, "Training price", _price(card), card, "training_price_per_1m_tokens")
+    _fact(text, "License", card.license, card, "license")
+    _section(text, "Capabilities", card.capabilities, card, "capabilities")
+    _section(text, "Pretraining data", card.pretraining_data, card, "pretraining_data")
+    _section(text, "Known limitations", card.limitations, card, "limitations")
+    _section(text, "Biases", card.biases, card, "biases")
     if card.sources:
-        lines.append("### Sources\n\n" + "\n".join(f"- {source}" for source in card.sources))
-    return "\n\n".join(lines) + unconfirmed
+        text.append("\nSources", style=SECTION).append("\n")
+        for source in card.sources:
+            text.append(f"• {source}\n")
+    if card.unconfirmed:
+        text.append(f"\n{UNCONFIRMED.strip()}: not confirmed from a public source.", style="italic dim")
+    text.rstrip()
+    return text
 
 
-def _live_only_markdown(entry: Entry, availability: str) -> str:
+def _live_only_text(text: Text, entry: Entry, backend_label: str) -> Text:
     live = entry.live
-    facts = [f"## {entry.model_id}", availability, "No catalog card; reported by the backend."]
+    text.append(entry.model_id, style=HEADING).append("\n\n")
+    _fact(text, f"On {backend_label}", entry.availability.describe())
+    text.append("No catalog card; reported by the backend.\n\n")
     if live is not None:
         if live.owned_by:
-            facts.append(f"**Owned by:** {live.owned_by}")
+            _fact(text, "Owned by", live.owned_by)
         if live.base_model:
-            facts.append(f"**Base model:** {live.base_model}")
+            _fact(text, "Base model", live.base_model)
     if entry.methods:
-        facts.append(f"**Methods:** {', '.join(METHOD_LABELS[m] for m in entry.methods)}")
-    facts.append("ftui lists it under chat completion; the backend publishes nothing more about it.")
-    return "\n\n".join(facts)
+        _fact(text, "Methods", ", ".join(METHOD_LABELS[m] for m in entry.methods))
+    text.append("\nftui lists it under chat completion; the backend publishes nothing more about it.")
+    return text
 
 
-def _mark(card: ModelCard, field: str) -> str:
-    return "" if card.is_confirmed(field) else " *(unconfirmed)*"
+def _fact(text: Text, label: str, value: str, card: ModelCard | None = None, field: str = "") -> None:
+    text.append(f"{label}: ", style=LABEL).append(value)
+    if card is not None and not card.is_confirmed(field):
+        text.append(UNCONFIRMED, style="italic dim")
+    text.append("\n")
 
 
-def _fact(card: ModelCard, field: str, label: str, value: str) -> str:
-    return f"**{label}:** {value}{_mark(card, field)}"
-
-
-def _section(card: ModelCard, field: str, title: str, text: str) -> str:
-    return f"### {title}{_mark(card, field)}\n\n{text}"
+def _section(text: Text, title: str, body: str, card: ModelCard, field: str) -> None:
+    text.append(f"\n{title}", style=SECTION)
+    if not card.is_confirmed(field):
+        text.append(UNCONFIRMED, style="italic dim")
+    text.append(f"\n{body}\n")
 
 
 def _tokens_words(count: int | None) -> str:
