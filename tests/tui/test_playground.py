@@ -62,12 +62,11 @@ def test_both_models_stream_an_answer_to_the_same_prompt(app: FtuiApp, tmp_path:
             screen = PlaygroundScreen(model, TINY, training_path=sample_files()[0])
             app.push_screen(screen)
             deadline = time.monotonic() + 120
-            while not screen.ready:
+            while not (screen.ready and screen.query_one("#play-system", Input).value):
                 assert screen.deploy_error is None, screen.deploy_error
                 assert time.monotonic() < deadline, "the model did not load"
                 await pilot.pause(0.2)
-            system = screen.query_one("#play-system", Input).value
-            assert system == first_system_prompt(sample_files()[0])
+            assert screen.query_one("#play-system", Input).value == first_system_prompt(sample_files()[0])
             prompt = screen.query_one("#play-prompt", Input)
             assert prompt.has_focus
             await pilot.press(*"Where is my parcel?")

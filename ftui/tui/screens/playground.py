@@ -161,7 +161,7 @@ seconds the first time.
         self.ready = True
         self._set_state(f"✓ Ready: {self.model} beside {self.base_model}. Type a prompt and press Enter.")
         self.query_one("#play-send", Button).disabled = False
-        self.query_one("#play-prompt", Input).focus()
+        self.set_focus(self.query_one("#play-prompt", Input))  # at once: focus() would wait for the next idle
         self.refresh_bindings()
 
     def _deploy_failed(self, error: BackendError) -> None:
