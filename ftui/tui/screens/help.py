@@ -41,10 +41,12 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,f1,q", "dismiss", "Close help"),
     ]
 
+    # Opaque, unlike a dimmed dialog: a translucent backdrop re-renders the whole screen below (a job's charts and
+    # log) on every frame the help is up, which is most of the cost of opening it.
     DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
+    HelpScreen { align: center top; background: $background; }
     HelpScreen > VerticalScroll {
-        width: 90%; max-width: 100; height: 90%; border: round $accent; background: $surface; padding: 0 1;
+        width: 100%; max-width: 110; height: 100%; border: round $accent; background: $surface; padding: 0 1;
     }
     HelpScreen #help-close { color: $text-muted; dock: bottom; height: 1; }
     """
