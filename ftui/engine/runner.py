@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import sys
 import time
 import traceback
@@ -22,6 +23,9 @@ from ftui.engine.store import CheckpointRecord, FileRecord, JobRecord, ModelReco
 from ftui.estimates import auto_epochs, local_auto_batch_size
 
 AUTO_LEARNING_RATE_MULTIPLIER = 0.1
+# Training takes every core; at a lower priority it still gets all the CPU nobody else wants, while the wizard,
+# the engine's API and the user's other programs answer at once instead of waiting for a time slice.
+TRAINER_NICENESS = 10
 RESULT_COLUMNS = (
     "step",
     "train_loss",
@@ -249,10 +253,19 @@ class JobRun:
         return 1
 
 
+def _lower_priority() -> None:
+    if hasattr(os, "nice"):
+        try:
+            os.nice(TRAINER_NICENESS)
+        except OSError as exc:  # not fatal: the job trains at normal priority
+            print(f"could not lower the trainer's priority: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m ftui.engine.runner JOB_ID", file=sys.stderr)
         return 2
+    _lower_priority()
     store = Store(paths.database_path())
     job = store.get_job(argv[0])
     if job is None:

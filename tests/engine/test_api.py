@@ -25,6 +25,7 @@ from server_harness import (
 )
 
 from ftui.dataset.fixes import sample_files
+from ftui.engine.runner import TRAINER_NICENESS
 
 
 @pytest.fixture(scope="module")
@@ -298,6 +299,9 @@ def test_killed_trainer_resumes_from_its_checkpoint(fresh_engine: EngineProcess)
     training, _ = upload_sample(client)
     job = create_job(client, training, n_epochs=8)
     wait_for(client, job.id, lambda j: len(client.fine_tuning.jobs.checkpoints.list(j.id).data) >= 1)
+    # The trainer yields the CPU to interactive work: the wizard stays responsive while a job uses every core.
+    trainer_priority = os.getpriority(os.PRIO_PROCESS, _trainer_pid(fresh_engine, job.id))
+    assert trainer_priority == min(19, os.getpriority(os.PRIO_PROCESS, fresh_engine.process.pid) + TRAINER_NICENESS)
     os.kill(_trainer_pid(fresh_engine, job.id), signal.SIGKILL)
     final = wait_finished(client, job.id)
     assert final.status == "succeeded", final.error
