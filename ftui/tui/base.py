@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.visual import VisualType
 from textual.widget import Widget
-from textual.widgets import Footer
+from textual.widgets import Static
 from textual.worker import Worker, get_current_worker
 
+from ftui.tui.widgets.footer import KeysFooter
 from ftui.tui.widgets.topbar import TopBar
 
 if TYPE_CHECKING:  # the client layer imports the openai SDK, which the first screen must not wait for
@@ -23,6 +26,19 @@ if TYPE_CHECKING:  # the client layer imports the openai SDK, which the first sc
     from ftui.tui.app import FtuiApp
 
 Result = TypeVar("Result")
+
+
+def show_text(widget: Static, content: VisualType) -> None:
+    """Set ``widget``'s content unless it already shows that: each update lays the whole screen out again, and most
+    polls bring the same text."""
+    if not _same_content(widget.content, content):
+        widget.update(content)
+
+
+def _same_content(shown: VisualType, new: VisualType) -> bool:
+    if isinstance(shown, Text) and isinstance(new, Text):  # Text's own == ignores the style of the whole text
+        return (shown.plain, shown.spans, shown.style, shown.justify) == (new.plain, new.spans, new.style, new.justify)
+    return type(shown) is type(new) and shown == new
 
 
 class FtuiScreen(Screen[Any]):
@@ -42,7 +58,7 @@ class FtuiScreen(Screen[Any]):
     def compose(self) -> ComposeResult:
         yield TopBar(step=self.STEP, id="topbar")
         yield from self.compose_body()
-        yield Footer()
+        yield KeysFooter()
 
     def compose_body(self) -> Iterable[Widget]:
         return ()

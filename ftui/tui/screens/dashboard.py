@@ -19,7 +19,7 @@ from ftui.catalog import load_catalog
 from ftui.client import Backend, BackendError
 from ftui.jobs import TERMINAL, JobStatus, JobTracker, can_cancel, can_pause, can_resume, format_duration
 from ftui.options import JobOptions
-from ftui.tui.base import FtuiScreen
+from ftui.tui.base import FtuiScreen, show_text
 from ftui.tui.screens.jobs import backoff_seconds, field, format_time, reconnect_text, status_text
 from ftui.tui.state import WizardState
 from ftui.tui.widgets.charts import MetricChart, accuracy_series, loss_series
@@ -331,7 +331,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         self._show_events(events)
         self._show_status()
         self._show_charts()
-        self.query_one("#dash-details", Static).update(details_text(self.job))
+        show_text(self.query_one("#dash-details", Static), details_text(self.job))
         self._update_actions()
 
     def _fetch_failed(self, error: BackendError) -> None:
@@ -358,10 +358,10 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         tokens = field(self.job, "trained_tokens")
         if tokens:
             status.append(f"  ·  {tokens:,} tokens trained", style="")
-        self.query_one("#dash-status", Static).update(status)
+        show_text(self.query_one("#dash-status", Static), status)
         progress = tracker.progress
         self.query_one("#dash-progress", ProgressBar).update(total=100, progress=round((progress or 0) * 100, 1))
-        self.query_one("#dash-steps", Static).update(self._steps_text())
+        show_text(self.query_one("#dash-steps", Static), self._steps_text())
 
     def _steps_text(self) -> str:
         tracker = self.tracker
@@ -455,7 +455,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
             button = self.query_one(f"#{button_id}", Button)
             button.display = state is not False
             button.disabled = not state
-        self.query_one("#dash-reason", Static).update(reason)
+        show_text(self.query_one("#dash-reason", Static), reason)
         self.refresh_bindings()
 
     def _reason(self) -> str:

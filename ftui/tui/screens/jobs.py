@@ -15,7 +15,7 @@ from textual.widgets.data_table import RowKey
 
 from ftui.client import BackendError
 from ftui.jobs import STATUS_LABELS, JobStatus, normalize_status
-from ftui.tui.base import FtuiScreen
+from ftui.tui.base import FtuiScreen, show_text
 
 MAX_BACKOFF_SECONDS = 30.0
 JOBS_PER_PAGE = 50
@@ -178,7 +178,7 @@ the list recovers by itself once the backend answers again.
         self._loading = False
         self.failures = 0
         self._loaded_once = True
-        self.query_one("#jobs-banner", Static).update("")
+        show_text(self.query_one("#jobs-banner", Static), "")
         self.query_one("#jobs-banner").display = False
         self.show_jobs(list(jobs))
         self._arm(float(self.ftui.settings.poll_seconds))
@@ -231,8 +231,7 @@ the list recovers by itself once the backend answers again.
         self.jobs = incoming
         count = len(incoming)
         state = f"{count} job{'s' if count != 1 else ''}" if count else "No jobs yet. Press n to start a fine-tune."
-        self.query_one("#jobs-state", Static).update(state)
-        self.refresh_bindings()
+        show_text(self.query_one("#jobs-state", Static), state)
 
     def highlighted_job_id(self) -> str | None:
         table = self.query_one(JobsTable)
