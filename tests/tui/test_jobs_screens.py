@@ -138,9 +138,19 @@ def test_the_list_shows_a_job_and_updates_it_in_place(fast_app: FtuiApp, tmp_pat
     asyncio.run(scenario())
 
 
-def test_the_dashboard_follows_a_job_to_success(fast_app: FtuiApp, tmp_path: Path) -> None:
+def test_the_dashboard_follows_a_job_to_success(
+    fast_app: FtuiApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     job_id = start_job(tmp_path, n_epochs=2)
     rung = count_bells(fast_app)
+    table_builds: list[int] = []
+    show_checkpoints = DashboardScreen._show_checkpoints
+
+    def counting_show_checkpoints(self: DashboardScreen) -> None:
+        table_builds.append(len(self.checkpoints))
+        show_checkpoints(self)
+
+    monkeypatch.setattr(DashboardScreen, "_show_checkpoints", counting_show_checkpoints)
 
     async def scenario() -> None:
         async with fast_app.run_test(size=(80, 24)) as pilot:
@@ -158,6 +168,8 @@ def test_the_dashboard_follows_a_job_to_success(fast_app: FtuiApp, tmp_path: Pat
             assert len(dashboard.query_one("#dash-events", RichLog).lines) >= len(ids)
             checkpoints = dashboard.query_one("#dash-checkpoints", DataTable)
             assert checkpoints.row_count == 2
+            # Polls that bring the same checkpoints leave the table alone: one build per new checkpoint at most.
+            assert table_builds and table_builds[-1] == 2 and len(table_builds) <= 2
             assert dashboard.query_one("#dash-progress", ProgressBar).percentage == 1
             details = str(dashboard.query_one("#dash-details", Static).render())
             assert "n_epochs" in details and "seed" in details and "file-" in details

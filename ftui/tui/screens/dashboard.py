@@ -304,9 +304,9 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         self.supports_pause = snapshot.supports_pause
         self.tracker.update_job(snapshot.job)
         self._unshown_events.extend(self.tracker.add_events(snapshot.events))
-        if snapshot.checkpoints is not None:
+        if snapshot.checkpoints is not None and snapshot.checkpoints != self.checkpoints:
             self.checkpoints = snapshot.checkpoints
-            self._checkpoints_stale = True
+            self._checkpoints_stale = True  # the table is rebuilt only when a checkpoint was added or changed
         status = self.tracker.status
         ended = status in TERMINAL
         self._ring_if_ended(status)
