@@ -48,13 +48,3 @@ class _MarkdownLines:
 class MarkdownText(Static):
     def __init__(self, source: str = "", *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(_MarkdownLines(source), id=id, classes=classes)
-        self._source = source
-
-    @property
-    def source(self) -> str:
-        return self._source
-
-    def show(self, source: str) -> None:
-        if source != self._source:
-            self._source = source
-            self.update(_MarkdownLines(source))
