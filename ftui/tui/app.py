@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -54,6 +54,8 @@ class FtuiApp(App[None]):
         self.wizard = WizardState()
         self._backend: Backend | None = None
         self._backend_lock = threading.Lock()
+        self._painted = False
+        self._after_first_paint: list[Callable[[], object]] = []
 
     # -- profiles and the backend ---------------------------------------------------------------------------------
 
@@ -90,6 +92,29 @@ class FtuiApp(App[None]):
 
     def backend_error_text(self, error: BackendError) -> str:
         return f"{error.message}\n{error.hint}" if error.hint else error.message
+
+    # -- the first frame ----------------------------------------------------------------------------------------
+
+    def call_after_first_paint(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` once the first frame is on the terminal (soon, if it already is).
+
+        Work that starts earlier in a thread, such as importing the openai SDK to connect, competes with the
+        first paint for the interpreter and holds it up.
+        """
+        if self._painted:
+            self.call_later(callback)
+        else:
+            self._after_first_paint.append(callback)
+
+    def post_display_hook(self) -> None:
+        # Textual calls this after every display, also after one it skipped because a batch of updates
+        # (the startup's compose and mount) was still open; only the frame after the batch reaches the terminal.
+        if self._painted or getattr(self, "_batch_count", 0):
+            return
+        self._painted = True
+        for callback in self._after_first_paint:
+            self.call_later(callback)
+        self._after_first_paint.clear()
 
     # -- navigation ---------------------------------------------------------------------------------------------
 

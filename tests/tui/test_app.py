@@ -71,3 +71,29 @@ def test_no_color_turns_the_interface_monochrome(configured: Path, monkeypatch: 
         assert pilot.app.screen.query_one("#search", Input)
 
     run(app, scenario)
+
+
+def test_the_catalog_asks_the_backend_only_once_its_first_frame_is_painted(
+    app: FtuiApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Connecting imports the openai SDK in a thread, which would compete with the first paint.
+    painted_when_asked: list[bool] = []
+    ask = CatalogScreen.query_live
+
+    def recording_query_live(screen: CatalogScreen) -> None:
+        painted_when_asked.append(screen.ftui._painted)
+        ask(screen)
+
+    monkeypatch.setattr(CatalogScreen, "query_live", recording_query_live)
+
+    async def scenario(pilot: Pilot) -> None:
+        catalog = pilot.app.screen
+        assert isinstance(catalog, CatalogScreen)
+        for _ in range(600):
+            if catalog.live_settled:
+                break
+            await pilot.pause(0.05)
+        assert catalog.live_settled and catalog.live_error is None
+
+    run(app, scenario)
+    assert painted_when_asked == [True]

@@ -114,9 +114,9 @@ class CatalogScreen(FtuiScreen):
         self._adopt_profile()
         self._rebuild()
         table.focus()
-        # After the first frame: connecting loads the openai SDK, whose import would hold up the first paint.
+        # Connecting loads the openai SDK, whose import would hold up the first paint.
         self._queried_profile = self.ftui.profile
-        self.call_after_refresh(self.query_live)
+        self.ftui.call_after_first_paint(self.query_live)
 
     def on_screen_resume(self) -> None:
         if self._queried_profile != self.ftui.profile:
