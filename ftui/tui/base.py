@@ -29,10 +29,17 @@ Result = TypeVar("Result")
 
 
 def show_text(widget: Static, content: VisualType) -> None:
-    """Set ``widget``'s content unless it already shows that: each update lays the whole screen out again, and most
-    polls bring the same text."""
+    """Set ``widget``'s content unless it already shows that. An update that can change the widget's size lays the
+    whole screen out again (tens of milliseconds on a busy screen), so a widget whose size is fixed by its styles
+    is only repainted; and most polls bring the same text."""
     if not _same_content(widget.content, content):
-        widget.update(content)
+        widget.update(content, layout=not _size_is_fixed(widget))
+
+
+def _size_is_fixed(widget: Widget) -> bool:
+    """The styles set the widget's size whatever it shows (no ``auto`` dimension; an unset width fills the row)."""
+    width, height = widget.styles.width, widget.styles.height
+    return height is not None and not height.is_auto and (width is None or not width.is_auto)
 
 
 def _same_content(shown: VisualType, new: VisualType) -> bool:
