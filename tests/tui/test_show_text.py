@@ -38,3 +38,33 @@ def test_show_text_updates_only_on_change() -> None:
         return updates
 
     assert asyncio.run(scenario()) == ["styled", "styled"]
+
+
+class SizedStatics(App[None]):
+    CSS = "#fixed { height: 1; width: 1fr; } #auto-height { width: 1fr; }"
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="fixed")
+        yield Static("", id="auto-height")
+
+
+def test_a_widget_whose_styles_fix_its_size_is_repainted_without_a_layout() -> None:
+    async def scenario() -> dict[str, list[bool]]:
+        app = SizedStatics()
+        layouts: dict[str, list[bool]] = {"fixed": [], "auto-height": []}
+        async with app.run_test() as pilot:
+            for name, flags in layouts.items():
+                static = app.query_one(f"#{name}", Static)
+                original = static.update
+
+                def recording_update(content="", *, layout=True, flags=flags, original=original) -> None:
+                    flags.append(layout)
+                    original(content, layout=layout)
+
+                static.update = recording_update  # type: ignore[method-assign]
+                show_text(static, "step 3/10")
+            await pilot.pause()
+            assert "step 3/10" in str(app.query_one("#fixed", Static).render())
+        return layouts
+
+    assert asyncio.run(scenario()) == {"fixed": [False], "auto-height": [True]}
