@@ -31,6 +31,8 @@ LEVEL_STYLES: dict[str, tuple[str, str]] = {
     "error": ("✗", "red"),
 }
 HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
+# While a job trains, checkpoints (one per epoch) are asked for at most this often; always when it ends.
+CHECKPOINT_POLL_SECONDS = 10.0
 CHECKPOINT_COLUMNS = (
     ("step", "Step"),
     ("model", "Checkpoint model"),
@@ -155,7 +157,8 @@ seconds (the interval is in your settings) and fetches only events it has not se
   validation file; *full validation* on the whole validation file, at the end of each epoch. Training loss that
   keeps falling while validation loss rises means the model is memorising the examples (overfitting).
 - **Events**: the service's log, oldest first. `!` is a warning, `✗` an error.
-- **Checkpoints**: models saved along the way (one per epoch), each usable like the final model.
+- **Checkpoints**: models saved along the way (one per epoch), each usable like the final model. While the job
+  trains they are looked up every 10 s at most, and once more when it ends.
 - **Details**: the hyperparameters the service resolved ("auto" replaced by real values), the seed to reproduce
   the run, and the input files. A failed job shows its error here.
 
@@ -200,6 +203,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         # this screen is shown again, so a dialog or help page over the dashboard stays quick.
         self._unshown_events: list[Any] = []
         self._checkpoints_stale = False
+        self._checkpoints_asked_at: float | None = None
         self._shown_actions: tuple[object, ...] | None = None
 
     # -- layout -------------------------------------------------------------------------------------------------
@@ -271,13 +275,15 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         self._loading = True
         job_id, after = self.job_id, self.tracker.last_event_id
         need_checkpoints = not self.checkpoints or not self.finished
+        asked_at = self._checkpoints_asked_at
+        checkpoints_due = asked_at is None or time.monotonic() - asked_at >= CHECKPOINT_POLL_SECONDS
 
         def fetch(backend: Backend) -> Snapshot:
             job = backend.retrieve_job(job_id)
             events = list(backend.job_events_after(job_id, after))
             ended = str(field(job, "status", "")) in {str(status) for status in TERMINAL}
             checkpoints = None
-            if need_checkpoints and (_has_metrics(events) or ended or after is None):
+            if need_checkpoints and (ended or (checkpoints_due and (_has_metrics(events) or after is None))):
                 checkpoints = list(backend.job_checkpoints(job_id))
             return Snapshot(job, events, checkpoints, backend.supports_pause)
 
@@ -304,6 +310,8 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         self.supports_pause = snapshot.supports_pause
         self.tracker.update_job(snapshot.job)
         self._unshown_events.extend(self.tracker.add_events(snapshot.events))
+        if snapshot.checkpoints is not None:
+            self._checkpoints_asked_at = time.monotonic()
         if snapshot.checkpoints is not None and snapshot.checkpoints != self.checkpoints:
             self.checkpoints = snapshot.checkpoints
             self._checkpoints_stale = True  # the table is rebuilt only when a checkpoint was added or changed
