@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -97,3 +98,15 @@ def test_the_catalog_asks_the_backend_only_once_its_first_frame_is_painted(
 
     run(app, scenario)
     assert painted_when_asked == [True]
+
+
+def test_what_startup_loaded_is_left_out_of_garbage_collections_until_the_app_ends(app: FtuiApp) -> None:
+    # A full collection over Textual, pydantic and the openai SDK took up to 120 ms, in the middle of keystrokes.
+    frozen: list[int] = []
+
+    async def scenario(pilot: Pilot) -> None:
+        frozen.append(gc.get_freeze_count())
+
+    run(app, scenario)
+    assert frozen[0] > 10_000
+    assert gc.get_freeze_count() == 0, "handed back when the app ended"
