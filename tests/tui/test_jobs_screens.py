@@ -20,7 +20,8 @@ from ftui.dataset.fixes import sample_files
 from ftui.engine import server
 from ftui.jobs import JobStatus
 from ftui.tui.app import FtuiApp, make_app
-from ftui.tui.screens.dashboard import CHECKPOINT_POLL_SECONDS, ConfirmCancel, DashboardScreen
+from ftui.tui.screens import dashboard as dashboard_screen
+from ftui.tui.screens.dashboard import ConfirmCancel, DashboardScreen
 from ftui.tui.screens.jobs import JobsScreen, JobsTable
 from ftui.tui.widgets.charts import MetricChart
 
@@ -152,31 +153,35 @@ def test_the_dashboard_follows_a_job_to_success(
         show_checkpoints(self)
 
     monkeypatch.setattr(DashboardScreen, "_show_checkpoints", counting_show_checkpoints)
-    polls: list[float] = []
-    checkpoint_requests: list[float] = []
+    polls: list[str] = []  # the status each poll saw
+    checkpoint_requests: list[tuple[float, str]] = []  # when, and the status of the poll that asked
     retrieve_job, job_checkpoints = Backend.retrieve_job, Backend.job_checkpoints
 
-    def timed_retrieve(backend: Backend, job: str):
-        polls.append(time.monotonic())
-        return retrieve_job(backend, job)
+    def recording_retrieve(backend: Backend, job: str):
+        found = retrieve_job(backend, job)
+        polls.append(str(found.status))
+        return found
 
-    def timed_checkpoints(backend: Backend, job: str):
-        checkpoint_requests.append(time.monotonic())
+    def recording_checkpoints(backend: Backend, job: str):
+        checkpoint_requests.append((time.monotonic(), polls[-1]))
         return job_checkpoints(backend, job)
 
-    monkeypatch.setattr(Backend, "retrieve_job", timed_retrieve)
-    monkeypatch.setattr(Backend, "job_checkpoints", timed_checkpoints)
+    # A shorter interval than the app's, so even a quick job shows several requests while it runs.
+    monkeypatch.setattr(dashboard_screen, "CHECKPOINT_POLL_SECONDS", 3.0)
+    monkeypatch.setattr(Backend, "retrieve_job", recording_retrieve)
+    monkeypatch.setattr(Backend, "job_checkpoints", recording_checkpoints)
 
     async def scenario() -> None:
         async with fast_app.run_test(size=(80, 24)) as pilot:
             dashboard = await open_dashboard(pilot, job_id)
             await wait_until(pilot, lambda: dashboard.finished, 240, "the job to end")
-            # Checkpoints are asked for at most every CHECKPOINT_POLL_SECONDS while the job trains, and on each of
-            # the last two polls (the one that saw the end and the one after it).
-            while_training = checkpoint_requests[:-2]
-            gaps = [later - earlier for earlier, later in itertools.pairwise(while_training)]
-            assert all(gap >= CHECKPOINT_POLL_SECONDS * 0.99 for gap in gaps), gaps
-            assert len(checkpoint_requests) < len(polls)
+            # While the job trains, checkpoints are asked for when it starts running and then at most every
+            # CHECKPOINT_POLL_SECONDS; polls that see a new status (the end) ask as well.
+            while_running = [when for when, status in checkpoint_requests if status == "running"]
+            gaps = [later - earlier for earlier, later in itertools.pairwise(while_running)]
+            assert gaps and all(gap >= 3.0 * 0.99 for gap in gaps), gaps
+            assert polls.count("running") > len(while_running) + 5
+            assert checkpoint_requests[-1][1] == "succeeded"
             assert dashboard.tracker.status is JobStatus.SUCCEEDED
             await pilot.pause(0.5)
             charts = dashboard.query(MetricChart)

@@ -158,7 +158,7 @@ seconds (the interval is in your settings) and fetches only events it has not se
   keeps falling while validation loss rises means the model is memorising the examples (overfitting).
 - **Events**: the service's log, oldest first. `!` is a warning, `✗` an error.
 - **Checkpoints**: models saved along the way (one per epoch), each usable like the final model. While the job
-  trains they are looked up every 10 s at most, and once more when it ends.
+  trains they are looked up every 10 s at most, and again whenever its status changes.
 - **Details**: the hyperparameters the service resolved ("auto" replaced by real values), the seed to reproduce
   the run, and the input files. A failed job shows its error here.
 
@@ -275,15 +275,17 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         self._loading = True
         job_id, after = self.job_id, self.tracker.last_event_id
         need_checkpoints = not self.checkpoints or not self.finished
-        asked_at = self._checkpoints_asked_at
+        asked_at, last_status = self._checkpoints_asked_at, self._last_status
         checkpoints_due = asked_at is None or time.monotonic() - asked_at >= CHECKPOINT_POLL_SECONDS
 
         def fetch(backend: Backend) -> Snapshot:
             job = backend.retrieve_job(job_id)
             events = list(backend.job_events_after(job_id, after))
-            ended = str(field(job, "status", "")) in {str(status) for status in TERMINAL}
+            status = str(field(job, "status", ""))
+            # A pause saves a checkpoint too, and an ended job has all of its own.
+            moved_on = status in {str(state) for state in TERMINAL} or status != str(last_status)
             checkpoints = None
-            if need_checkpoints and (ended or (checkpoints_due and (_has_metrics(events) or after is None))):
+            if need_checkpoints and (moved_on or (checkpoints_due and (_has_metrics(events) or after is None))):
                 checkpoints = list(backend.job_checkpoints(job_id))
             return Snapshot(job, events, checkpoints, backend.supports_pause)
 
