@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
 
 from ftui.tui.widgets.footer import KeysFooter
@@ -56,3 +56,60 @@ def test_same_keys_and_styles_as_textuals_footer_without_restyling(monkeypatch: 
     assert any(compact for *_, compact in ours), "the command palette key stays compact"
     assert textual_flips >= len(textual_keys)
     assert our_flips == 0
+
+
+class TwoFieldsApp(App[None]):
+    BINDINGS: ClassVar = [("f1", "help", "Help"), ("ctrl+s", "save", "Save")]
+
+    def __init__(self, footer: Footer) -> None:
+        super().__init__()
+        self.footer = footer
+        self.can_save = True
+
+    def compose(self) -> ComposeResult:
+        yield Input(id="first")
+        yield Input(id="second")
+        yield self.footer
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.can_save or action != "save"  # False hides the key
+
+    def action_save(self) -> None:
+        pass
+
+
+def keys_through_focus_moves_and_a_change(footer: Footer) -> tuple[list[str], list[str]]:
+    """The keys shown after four focus moves, and after the save key stopped applying."""
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        app = TwoFieldsApp(footer)
+        async with app.run_test(size=(80, 5)) as pilot:
+            await pilot.pause()
+            for _ in range(4):
+                await pilot.press("tab")
+                await pilot.pause()
+            before = [key.key for key in app.query(FooterKey)]
+            app.can_save = False
+            app.refresh_bindings()
+            await pilot.pause(0.3)
+            return before, [key.key for key in app.query(FooterKey)]
+
+    return asyncio.run(scenario())
+
+
+def test_the_footer_is_rebuilt_only_when_the_keys_it_shows_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    rebuilds: list[str] = []
+    recompose = Footer.recompose
+
+    async def counting_recompose(self: Footer) -> None:
+        rebuilds.append(type(self).__name__)
+        await recompose(self)
+
+    monkeypatch.setattr(Footer, "recompose", counting_recompose)
+    textual_keys = keys_through_focus_moves_and_a_change(Footer())
+    our_keys = keys_through_focus_moves_and_a_change(KeysFooter())
+    assert our_keys == textual_keys
+    assert our_keys == (["f1", "ctrl+s", "ctrl+p"], ["f1", "ctrl+p"])
+    # Built once when the bindings were ready, once when the save key went; not on each move of focus.
+    assert rebuilds.count("KeysFooter") == 2
+    assert rebuilds.count("Footer") > 2
