@@ -167,7 +167,8 @@ def test_the_dashboard_follows_a_job_to_success(
         return job_checkpoints(backend, job)
 
     # A shorter interval than the app's, so even a quick job shows several requests while it runs.
-    monkeypatch.setattr(dashboard_screen, "CHECKPOINT_POLL_SECONDS", 3.0)
+    interval = 3.0
+    monkeypatch.setattr(dashboard_screen, "CHECKPOINT_POLL_SECONDS", interval)
     monkeypatch.setattr(Backend, "retrieve_job", recording_retrieve)
     monkeypatch.setattr(Backend, "job_checkpoints", recording_checkpoints)
 
@@ -179,7 +180,7 @@ def test_the_dashboard_follows_a_job_to_success(
             # CHECKPOINT_POLL_SECONDS; polls that see a new status (the end) ask as well.
             while_running = [when for when, status in checkpoint_requests if status == "running"]
             gaps = [later - earlier for earlier, later in itertools.pairwise(while_running)]
-            assert gaps and all(gap >= 3.0 * 0.99 for gap in gaps), gaps
+            assert gaps and all(gap >= interval * 0.99 for gap in gaps), gaps
             assert polls.count("running") > len(while_running) + 5
             assert checkpoint_requests[-1][1] == "succeeded"
             assert dashboard.tracker.status is JobStatus.SUCCEEDED

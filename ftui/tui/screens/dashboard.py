@@ -283,7 +283,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
             events = list(backend.job_events_after(job_id, after))
             status = str(field(job, "status", ""))
             # A pause saves a checkpoint too, and an ended job has all of its own.
-            moved_on = status in {str(state) for state in TERMINAL} or status != str(last_status)
+            moved_on = last_status is None or status != last_status or status in {str(state) for state in TERMINAL}
             checkpoints = None
             if need_checkpoints and (moved_on or (checkpoints_due and (_has_metrics(events) or after is None))):
                 checkpoints = list(backend.job_checkpoints(job_id))
