@@ -75,6 +75,16 @@ class PtyProgram:
         os.write(self.master, keys)
         return offset
 
+    def wait_exit(self, timeout: float = 20.0) -> int:
+        """The program's exit status, reading its output meanwhile: a terminal that stops reading blocks the
+        program's next write, and a program blocked writing cannot exit."""
+        deadline = time.perf_counter() + timeout
+        while self.process.poll() is None:
+            if time.perf_counter() > deadline:
+                raise subprocess.TimeoutExpired(self.process.args, timeout)
+            self._read_available(0.05)
+        return self.process.returncode
+
     def close(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

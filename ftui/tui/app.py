@@ -126,10 +126,14 @@ class FtuiApp(App[None]):
 
     # -- navigation ---------------------------------------------------------------------------------------------
 
-    def on_mount(self) -> None:
+    def get_default_screen(self) -> Screen:
+        # The model step is the first screen itself, not pushed over an empty default one: composing, styling and
+        # drawing a screen nobody sees cost about 150 ms of the cold start.
         from ftui.tui.screens.catalog import CatalogScreen
 
-        self.push_screen(CatalogScreen())
+        return CatalogScreen()
+
+    def on_mount(self) -> None:
         if self.first_run:
             self.action_profiles()
 
@@ -158,13 +162,19 @@ class FtuiApp(App[None]):
         self.start_wizard(WizardState())
 
     def start_wizard(self, state: WizardState) -> None:
-        """Begin a wizard run (fresh, or cloned from a job) at the model step, dropping screens above the first."""
+        """Begin a wizard run (fresh, or cloned from a job) at the model step, dropping screens above it."""
         from ftui.tui.screens.catalog import CatalogScreen
 
         self.wizard = state
-        while len(self.screen_stack) > 2:
+        self.pop_to_first_screen()
+        catalog = self.screen_stack[0]
+        assert isinstance(catalog, CatalogScreen)
+        catalog.begin_run()
+
+    def pop_to_first_screen(self) -> None:
+        """Drop every screen above the first one (the model step of the current run)."""
+        while len(self.screen_stack) > 1:
             self.pop_screen()
-        self.switch_screen(CatalogScreen())
 
     def open_dashboard(self, job_id: str) -> None:
         from ftui.tui.screens.dashboard import DashboardScreen
@@ -175,8 +185,7 @@ class FtuiApp(App[None]):
         """After submit: leave the wizard's steps, and open the jobs list with the new job's dashboard on top."""
         from ftui.tui.screens.jobs import JobsScreen
 
-        while len(self.screen_stack) > 2:
-            self.pop_screen()
+        self.pop_to_first_screen()
         self.push_screen(JobsScreen())
         self.open_dashboard(job_id)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 from walk import until
 
 from ftui.catalog import Method, Provider, Task, load_catalog
@@ -17,6 +17,7 @@ from ftui.config import BackendKind, Profile, Settings, save_settings
 from ftui.tui.app import FtuiApp, make_app
 from ftui.tui.screens.catalog import CatalogScreen
 from ftui.tui.screens.setup import SetupScreen
+from ftui.tui.state import WizardState
 from ftui.tui.widgets.modelcard import Mark, card_text, merge
 
 TINY = "ftui-tiny-random"
@@ -167,6 +168,33 @@ def test_a_cloned_run_preselects_its_model(app: FtuiApp) -> None:
         screen = await settle(pilot)
         entry = screen.highlighted()
         assert entry is not None and entry.model_id == TINY
+
+    run(app, scenario)
+
+
+def test_a_new_run_starts_the_model_step_over(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        await pilot.pause()
+        screen = await settle(pilot)
+        screen.query_one("#method", Select).value = str(Method.SUPERVISED)
+        await pilot.press("slash", *"tiny")
+        await pilot.pause()
+        assert shown_ids(screen) == [TINY]
+        await highlight(pilot, screen, TINY)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DataScreen"
+        # A run cloned from a job: back to the first screen, its filters reset, the job's model highlighted.
+        app.start_wizard(WizardState(model="SmolLM2-135M-Instruct"))
+        await pilot.pause()
+        assert app.screen_stack == [screen]
+        assert screen.query_one("#method", Select).value == "all"
+        assert screen.query_one("#search", Input).value == ""
+        assert isinstance(app.focused, DataTable)
+        settled = await settle(pilot)
+        entry = settled.highlighted()
+        assert entry is not None and entry.model_id == "SmolLM2-135M-Instruct"
+        assert {TINY, "gpt-4.1-mini-2025-04-14"} <= set(shown_ids(settled))
 
     run(app, scenario)
 

@@ -17,7 +17,7 @@ def test_ftui_opens_the_wizard_on_a_terminal_and_quits_with_ctrl_q(configured: P
     try:
         program.wait_for("SmolLM2", timeout=60)
         program.send(CTRL_Q)
-        assert program.process.wait(timeout=20) == 0
+        assert program.wait_exit(timeout=20) == 0
     finally:
         program.close()
 
@@ -28,7 +28,7 @@ def test_the_first_run_opens_on_setup(tui_env: Path, tmp_path: Path) -> None:
     try:
         program.wait_for("Local engine", timeout=60)
         program.send(CTRL_Q)
-        assert program.process.wait(timeout=20) == 0
+        assert program.wait_exit(timeout=20) == 0
     finally:
         program.close()
     assert not tui_env.exists(), "quitting the first-run setup writes no configuration"

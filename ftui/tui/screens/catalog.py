@@ -60,7 +60,6 @@ class CatalogScreen(FtuiScreen):
 
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("ctrl+n", "continue", "Continue", tooltip="Continue with the highlighted model"),
-        Binding("escape", "back", "Back"),
         Binding("slash", "search", "Search", tooltip="Type to filter the models"),
         Binding("ctrl+t", "task_filter", "Task filter", tooltip="Choose the fine-tuning task"),
         Binding("f5", "refresh", "Refresh", tooltip="Ask the backend again which models it offers"),
@@ -117,6 +116,17 @@ class CatalogScreen(FtuiScreen):
         # Connecting loads the openai SDK, whose import would hold up the first paint.
         self._queried_profile = self.ftui.profile
         self.ftui.call_after_first_paint(self.query_live)
+
+    def begin_run(self) -> None:
+        """Start the model step over for a new wizard run: its filters, its chosen model, a fresh look at the backend."""
+        self._preselect = self.ftui.wizard.model
+        self.query_one("#task", Select).value = self._initial_task()
+        self.query_one("#method", Select).value = ALL
+        self.query_one("#search", Input).value = ""
+        self.query_one("#models", DataTable).focus()
+        self._adopt_profile()
+        self._rebuild()
+        self.query_live()
 
     def on_screen_resume(self) -> None:
         if self._queried_profile != self.ftui.profile:
@@ -290,8 +300,6 @@ class CatalogScreen(FtuiScreen):
         if action == "continue":
             entry = self.highlighted()
             return True if entry is not None and entry.availability.usable else None
-        if action == "back":
-            return len(self.app.screen_stack) > 2
         return True
 
     def action_continue(self) -> None:
@@ -318,9 +326,6 @@ class CatalogScreen(FtuiScreen):
         from ftui.tui.screens.data import DataScreen
 
         self.app.push_screen(DataScreen())
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()

@@ -258,5 +258,5 @@ the list recovers by itself once the backend answers again.
         self.ftui.action_new_run()
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 2:
+        if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
