@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
@@ -117,6 +118,31 @@ def test_local_backend_marks_models_and_lists_live_ones(app: FtuiApp) -> None:
         await pilot.pause()
         assert isinstance(app.screen, CatalogScreen) and app.wizard.model is None
         assert any("cannot be fine-tuned here" in (n.title or "") for n in app._notifications)
+
+    run(app, scenario)
+
+
+def test_the_table_is_filled_once_at_start_and_once_when_the_backend_answers(
+    app: FtuiApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fills: list[bool] = []  # whether the backend had answered
+    rebuild = CatalogScreen._rebuild
+
+    def counting_rebuild(screen: CatalogScreen) -> None:
+        fills.append(screen.live_settled)
+        rebuild(screen)
+
+    monkeypatch.setattr(CatalogScreen, "_rebuild", counting_rebuild)
+
+    async def scenario(pilot: Pilot) -> None:
+        await pilot.pause()
+        screen = await settle(pilot)
+        await pilot.pause(0.3)
+        # The task and method selects report their first values after mount; they match the table already.
+        assert fills == [False, True]
+        screen.query_one("#method", Select).value = str(Method.DPO)
+        await pilot.pause()
+        assert fills == [False, True, True]
 
     run(app, scenario)
 

@@ -77,6 +77,7 @@ class CatalogScreen(FtuiScreen):
         self._queried_profile: object = None
         # A model chosen before (a cloned run): highlighted once the backend has said what it offers.
         self._preselect: str | None = None
+        self._applied_filters: tuple[Task | None, Method | None, str] | None = None
 
     # -- layout -------------------------------------------------------------------------------------------------
 
@@ -167,7 +168,6 @@ class CatalogScreen(FtuiScreen):
         self.live_error = f"{error.message} {error.hint}".strip()
         self._set_live_status(f"✗ {self.backend_label} did not answer")
         self._rebuild()
-        self._show_card()
 
     def _set_live_status(self, text: str) -> None:
         self.query_one("#live-status", Static).update(text)
@@ -196,7 +196,8 @@ class CatalogScreen(FtuiScreen):
     def _rebuild(self) -> None:
         """Refill the table from the filters, keeping the highlighted model (or the wizard's choice) in view."""
         self.entries = self._merged()
-        task, method, text = self._filters()
+        self._applied_filters = self._filters()
+        task, method, text = self._applied_filters
         matching = [entry for entry in self.entries if entry.matches(task=task, method=method, text=text)]
         # What this backend can train first; the rest stay visible, marked, with the reason on their card.
         self.shown = sorted(matching, key=lambda entry: not entry.availability.usable)
@@ -275,7 +276,8 @@ class CatalogScreen(FtuiScreen):
     @on(Select.Changed)
     @on(Input.Changed, "#search")
     def _filters_changed(self) -> None:
-        if self.is_mounted:
+        # Each Select reports its first value once mounted, after the table was already filled with it.
+        if self.is_mounted and self._filters() != self._applied_filters:
             self._rebuild()
 
     @on(DataTable.RowHighlighted)
