@@ -68,7 +68,7 @@ def test_both_models_stream_an_answer_to_the_same_prompt(app: FtuiApp, tmp_path:
                 await pilot.pause(0.2)
             assert screen.query_one("#play-system", Input).value == first_system_prompt(sample_files()[0])
             prompt = screen.query_one("#play-prompt", Input)
-            assert prompt.has_focus
+            assert screen.focused is prompt  # keys go there (its Focus event may still be on its way)
             await pilot.press(*"Where is my parcel?")
             await pilot.press("enter")
             await pilot.pause(0.2)
