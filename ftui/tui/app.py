@@ -128,7 +128,7 @@ class FtuiApp(App[None]):
 
     def get_default_screen(self) -> Screen:
         # The model step is the first screen itself, not pushed over an empty default one: composing, styling and
-        # drawing a screen nobody sees cost about 150 ms of the cold start.
+        # drawing a screen nobody sees cost 120-150 ms of the cold start.
         from ftui.tui.screens.catalog import CatalogScreen
 
         return CatalogScreen()
