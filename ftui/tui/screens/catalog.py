@@ -102,7 +102,6 @@ class CatalogScreen(FtuiScreen):
         return str(task) if task is not None else ALL
 
     def on_mount(self) -> None:
-        self._preselect = self.ftui.wizard.model
         self.query_one("#models-pane").border_title = "Models"
         self.query_one("#card-pane").border_title = "Model card"
         table = self.query_one("#models", DataTable)
@@ -111,23 +110,25 @@ class CatalogScreen(FtuiScreen):
         table.add_column("Context", key="context")
         table.add_column("Methods", key="methods")
         table.add_column("Publisher", key="publisher")
-        self._adopt_profile()
-        self._rebuild()
-        table.focus()
+        self._show_run()
         # Connecting loads the openai SDK, whose import would hold up the first paint.
         self._queried_profile = self.ftui.profile
         self.ftui.call_after_first_paint(self.query_live)
 
     def begin_run(self) -> None:
         """Start the model step over for a new wizard run: its filters, its chosen model, a fresh look at the backend."""
-        self._preselect = self.ftui.wizard.model
         self.query_one("#task", Select).value = self._initial_task()
         self.query_one("#method", Select).value = ALL
         self.query_one("#search", Input).value = ""
-        self.query_one("#models", DataTable).focus()
+        self._show_run()
+        self.query_live()
+
+    def _show_run(self) -> None:
+        """Fill the table for the wizard's run, with the model it chose (if any) highlighted once the backend answers."""
+        self._preselect = self.ftui.wizard.model
         self._adopt_profile()
         self._rebuild()
-        self.query_live()
+        self.query_one("#models", DataTable).focus()
 
     def on_screen_resume(self) -> None:
         if self._queried_profile != self.ftui.profile:
