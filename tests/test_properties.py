@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ftui.dataset.findings import Code, DataFile, Severity, severity_of
-from ftui.dataset.inspect import LineResult, count_example_tokens, inspect_line
+from ftui.dataset.line_rules import LineResult, count_example_tokens, inspect_line
 from ftui.dataset.sensitive import PLACEHOLDERS, SensitiveKind, find_sensitive, redact
 from ftui.dataset.tokens import estimate_tokens, load_counter
 from ftui.dataset.validator import validate_to_report

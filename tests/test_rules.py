@@ -16,7 +16,7 @@ import pytest
 from ftui.catalog import load_catalog
 from ftui.dataset import validator
 from ftui.dataset.findings import Code, DataFile, Finding, Progress, Severity
-from ftui.dataset.inspect import DataFormat, LineResult, inspect_line
+from ftui.dataset.line_rules import DataFormat, LineResult, inspect_line
 from ftui.dataset.reader import MAX_LINE_BYTES
 from ftui.dataset.tokens import load_counter
 from ftui.dataset.validator import Validation, ValidationReport, validate_to_report

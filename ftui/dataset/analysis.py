@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from hashlib import blake2b
 
 from ftui.dataset.findings import MAX_FINDINGS_PER_CODE, Code, DataFile, Finding, severity_of
-from ftui.dataset.inspect import DataFormat, ExampleFacts, count_example_tokens, inspect_line
+from ftui.dataset.line_rules import DataFormat, ExampleFacts, count_example_tokens, inspect_line
 from ftui.dataset.reader import MAX_LINE_BYTES, describe_size
 from ftui.dataset.tokens import load_counter
 

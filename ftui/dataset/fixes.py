@@ -16,7 +16,7 @@ import orjson
 
 from ftui.catalog import ModelCard
 from ftui.dataset.findings import Code
-from ftui.dataset.inspect import count_example_tokens, dedupe_key, inspect_line
+from ftui.dataset.line_rules import count_example_tokens, dedupe_key, inspect_line
 from ftui.dataset.reader import read_all_lines
 from ftui.dataset.sensitive import KIND_NOUNS, SensitiveKind, redact_value
 from ftui.dataset.tokens import load_counter

@@ -37,8 +37,8 @@ from ftui.dataset.findings import (
     finding,
     severity_of,
 )
-from ftui.dataset.inspect import DataFormat
 from ftui.dataset.keyindex import KeyIndex
+from ftui.dataset.line_rules import DataFormat
 from ftui.dataset.reader import (
     MAX_LINE_BYTES,
     Block,

@@ -298,7 +298,7 @@ def test_path_completion_lists_folders_and_data_files(tmp_path: Path, monkeypatc
 def test_secrets_are_masked_in_the_example() -> None:
     import orjson
 
-    from ftui.dataset.inspect import inspect_line
+    from ftui.dataset.line_rules import inspect_line
 
     raw = orjson.dumps(
         {

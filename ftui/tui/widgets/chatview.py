@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ftui.dataset.findings import Finding, Severity
-from ftui.dataset.inspect import content_text
+from ftui.dataset.line_rules import content_text
 from ftui.dataset.reader import read_all_lines
 from ftui.dataset.sensitive import SensitiveSpan, find_sensitive, line_may_contain_sensitive
 
