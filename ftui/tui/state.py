@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ftui.catalog import Method, ModelCard, Task
 from ftui.options import Hyperparameters, JobOptions
+from ftui.submit import DataChoice
 
 if TYPE_CHECKING:  # the validator pulls in the tokenizers; the first screen must not wait for them
     from ftui.dataset.validator import ValidationReport
-
-
-@dataclass(frozen=True)
-class DataChoice:
-    """A training or validation file: a file on this machine, or one already uploaded to the backend."""
-
-    label: str
-    path: Path | None = None
-    file_id: str | None = None
-
-    @classmethod
-    def local(cls, path: Path) -> DataChoice:
-        return cls(label=str(path), path=path)
-
-    @classmethod
-    def uploaded(cls, file_id: str, filename: str) -> DataChoice:
-        return cls(label=f"{filename} ({file_id})", file_id=file_id)
 
 
 @dataclass

@@ -23,10 +23,11 @@ from ftui.dataset.fixes import copy_sample
 from ftui.dataset.validator import validate_to_report
 from ftui.engine import paths, server
 from ftui.options import Estimate, Hyperparameters
+from ftui.submit import DataChoice
 from ftui.tui.app import FtuiApp
 from ftui.tui.screens.options import OptionsScreen
 from ftui.tui.screens.review import ReviewScreen
-from ftui.tui.state import DataChoice, WizardState
+from ftui.tui.state import WizardState
 from ftui.tui.widgets.estimate import EstimatePanel
 
 MODEL = "ftui-tiny-random"

@@ -11,9 +11,10 @@ from textual.widgets import Input
 from ftui.dataset.fixes import copy_sample
 from ftui.dataset.validator import validate_to_report
 from ftui.options import Hyperparameters
+from ftui.submit import DataChoice
 from ftui.tui.app import FtuiApp
 from ftui.tui.screens.options import OptionsScreen
-from ftui.tui.state import DataChoice, WizardState
+from ftui.tui.state import WizardState
 
 SIZES = [(80, 24), (120, 40)]
 

@@ -40,8 +40,8 @@ from ftui.dataset.fixes import clean_dataset, derived_path, sample_files, split_
 from ftui.dataset.reader import DatasetFileError, describe_size
 from ftui.dataset.validator import Validation, ValidationReport
 from ftui.fsutil import OutputExistsError
+from ftui.submit import DataChoice
 from ftui.tui.base import FtuiScreen
-from ftui.tui.state import DataChoice
 from ftui.tui.widgets.chatview import ChatView, read_example, render_example
 from ftui.tui.widgets.findings import FindingsList
 from ftui.tui.widgets.stats import StatsPanel

@@ -22,9 +22,10 @@ from ftui.catalog import Method, load_catalog
 from ftui.client import Backend, BackendError, ErrorKind, describe_error
 from ftui.dataset.validator import FileStats
 from ftui.options import AUTO, JobOptions, generate_seed
+from ftui.submit import DataChoice
 from ftui.textfmt import plural
 from ftui.tui.base import FtuiScreen
-from ftui.tui.state import DataChoice, WizardState
+from ftui.tui.state import WizardState
 from ftui.tui.widgets.estimate import estimate_for, provider_of, summary_line
 
 ROLES = ("training", "validation")
