@@ -21,6 +21,7 @@ from ftui.jobs import (
     TERMINAL,
     JobStatus,
     JobTracker,
+    backoff_seconds,
     format_duration,
     format_event_line,
     format_timestamp,
@@ -38,7 +39,6 @@ EXIT_USAGE = 2
 EXIT_JOB_FAILED = 1
 EXIT_JOB_CANCELLED = 3
 EXIT_INTERRUPTED = 130
-MAX_RECONNECT_SECONDS = 30
 WATCH_EPILOG = """\
 Prints each new event (local time, level, message) as it arrives, then a summary line when the job ends.
 With --json: one JSON object per line, each event ("object": "fine_tuning.job.event"), then the job
@@ -520,11 +520,11 @@ def _run_jobs_watch(args: argparse.Namespace) -> int:
     return _JobWatch(profile, args.job_id, as_json=args.json, interval=args.interval or settings.poll_seconds).run()
 
 
-def _reconnect_delays() -> Iterator[int]:
-    delay = 1
+def _reconnect_delays() -> Iterator[float]:
+    attempt = 1
     while True:
-        yield delay
-        delay = min(delay * 2, MAX_RECONNECT_SECONDS)
+        yield backoff_seconds(attempt)
+        attempt += 1
 
 
 class _JobWatch:
@@ -552,7 +552,7 @@ class _JobWatch:
                     raise UsageProblem(str(exc)) from None
                 self.backend = None  # rebuilt on the next try: a restarted local engine may have a new address
                 delay = next(delays)
-                print(f"ftui: {exc.message.rstrip('.')} — reconnecting in {delay}s…", file=sys.stderr, flush=True)
+                print(f"ftui: {exc.message.rstrip('.')} — reconnecting in {delay:.0f}s…", file=sys.stderr, flush=True)
                 time.sleep(delay)
                 continue
             delays = _reconnect_delays()

@@ -329,6 +329,14 @@ class JobTracker:
 # --- formatting -----------------------------------------------------------------------------------------------------
 
 
+MAX_BACKOFF_SECONDS = 30.0
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Seconds before try ``attempt`` (1, 2, 3 …) while the backend does not answer: 1, 2, 4 … up to 30."""
+    return min(MAX_BACKOFF_SECONDS, 2.0 ** max(0, attempt - 1))
+
+
 def format_duration(seconds: float | None) -> str:
     """``45s``, ``2m10s``, ``1h05m``, ``2d03h``; ``—`` when unknown."""
     if seconds is None or not math.isfinite(seconds):

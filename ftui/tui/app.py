@@ -6,7 +6,7 @@ import gc
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -24,6 +24,8 @@ from ftui.config import (
     save_settings,
 )
 from ftui.tui.state import WizardState
+
+WizardStep = Literal["model", "data", "options", "review"]
 
 if TYPE_CHECKING:  # the client layer imports the openai SDK: loaded by the first backend call, off the UI thread
     from ftui.client import Backend, BackendError
@@ -176,6 +178,29 @@ class FtuiApp(App[None]):
         while len(self.screen_stack) > 1:
             self.pop_screen()
 
+    # -- navigation: screens ask the app for the next screen; they never import one another ------------------------
+
+    def step_is_open(self, step: WizardStep) -> bool:
+        return any(getattr(screen, "STEP", None) == step for screen in self.screen_stack)
+
+    def open_step(self, step: WizardStep, *, replace_current: bool = False) -> None:
+        """Go to a wizard step of this run: back to it where it is open, else opened on top of (or instead of) the
+        current screen."""
+        for index in range(len(self.screen_stack) - 1, -1, -1):
+            if getattr(self.screen_stack[index], "STEP", None) == step:
+                while self.screen is not self.screen_stack[index]:
+                    self.pop_screen()
+                return
+        if replace_current:
+            self.switch_screen(_step_screen(step))
+        else:
+            self.push_screen(_step_screen(step))
+
+    def open_playground(self, model: str, base: str, *, training_path: Path | None = None) -> None:
+        from ftui.tui.screens.playground import PlaygroundScreen
+
+        self.push_screen(PlaygroundScreen(model, base, system_prompt=None, training_path=training_path))
+
     def open_dashboard(self, job_id: str) -> None:
         from ftui.tui.screens.dashboard import DashboardScreen
 
@@ -225,6 +250,24 @@ def _runner(node: DOMNode, binding: Binding):
 
 def _help_title(screen: Screen) -> str:
     return getattr(screen, "HELP_TITLE", None) or type(screen).__name__.removesuffix("Screen")
+
+
+def _step_screen(step: WizardStep) -> Screen[Any]:
+    if step == "data":
+        from ftui.tui.screens.data import DataScreen
+
+        return DataScreen()
+    if step == "options":
+        from ftui.tui.screens.options import OptionsScreen
+
+        return OptionsScreen()
+    if step == "review":
+        from ftui.tui.screens.review import ReviewScreen
+
+        return ReviewScreen()
+    from ftui.tui.screens.catalog import CatalogScreen
+
+    return CatalogScreen()
 
 
 def make_app(*, settings_path: Path | None = None, start_local: bool = True) -> FtuiApp:

@@ -326,9 +326,7 @@ class CatalogScreen(FtuiScreen):
             wizard.method = method
         elif entry.methods and wizard.method not in entry.methods:
             wizard.method = entry.methods[0]
-        from ftui.tui.screens.data import DataScreen
-
-        self.app.push_screen(DataScreen())
+        self.ftui.open_step("data")
 
     def action_search(self) -> None:
         self.query_one("#search", Input).focus()

@@ -17,10 +17,19 @@ from textual.widgets import Button, DataTable, ProgressBar, RichLog, Static, Tab
 
 from ftui.catalog import load_catalog
 from ftui.client import Backend, BackendError
-from ftui.jobs import TERMINAL, JobStatus, JobTracker, can_cancel, can_pause, can_resume, format_duration
+from ftui.jobs import (
+    TERMINAL,
+    JobStatus,
+    JobTracker,
+    backoff_seconds,
+    can_cancel,
+    can_pause,
+    can_resume,
+    format_duration,
+)
 from ftui.options import JobOptions
 from ftui.tui.base import FtuiScreen, show_text
-from ftui.tui.screens.jobs import backoff_seconds, field, format_time, reconnect_text, status_text
+from ftui.tui.screens.jobs import field, format_time, reconnect_text, status_text
 from ftui.tui.state import WizardState
 from ftui.tui.widgets.charts import MetricChart, accuracy_series, loss_series
 
@@ -505,12 +514,10 @@ by itself. A bell rings when the job ends (turn it off in the settings).
     def action_playground(self) -> None:
         if not self._playground_ready():
             return
-        from ftui.tui.screens.playground import PlaygroundScreen
-
         model, base = str(field(self.job, "fine_tuned_model")), str(field(self.job, "model"))
         wizard = self.ftui.wizard
         path = wizard.training.path if wizard.training is not None and wizard.model == base else None
-        self.app.push_screen(PlaygroundScreen(model, base, system_prompt=None, training_path=path))
+        self.ftui.open_playground(model, base, training_path=path)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -741,11 +741,9 @@ the model generalises rather than memorises.
     def action_continue(self) -> None:
         if self.block_reason():
             return
-        from ftui.tui.screens.options import OptionsScreen
-
         wizard = self.ftui.wizard
         wizard.training, wizard.validation, wizard.report = self.training, self.validation, self.report
-        self.app.push_screen(OptionsScreen())
+        self.ftui.open_step("options")
 
     def action_back(self) -> None:
         if self._run is not None:

@@ -14,10 +14,9 @@ from textual.widgets import Button, DataTable, Static
 from textual.widgets.data_table import RowKey
 
 from ftui.client import BackendError
-from ftui.jobs import STATUS_LABELS, JobStatus, normalize_status
+from ftui.jobs import STATUS_LABELS, JobStatus, backoff_seconds, normalize_status
 from ftui.tui.base import FtuiScreen, show_text
 
-MAX_BACKOFF_SECONDS = 30.0
 JOBS_PER_PAGE = 50
 
 # Symbols carry the state where colour does not (NO_COLOR, monochrome terminals).
@@ -54,11 +53,6 @@ def format_time(timestamp: float | None, tz: tzinfo | None = None) -> str:
     if not timestamp:
         return "—"
     return datetime.fromtimestamp(timestamp, tz).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def backoff_seconds(attempt: int) -> float:
-    """1, 2, 4 … 30 s between tries while the backend does not answer."""
-    return min(MAX_BACKOFF_SECONDS, 2.0 ** max(0, attempt - 1))
 
 
 def reconnect_text(attempt: int, delay: float, error: BackendError) -> str:

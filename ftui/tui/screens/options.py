@@ -319,10 +319,8 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
         if self.blocked_reason():
             self.notify(self.blocked_reason(), severity="warning")
             return
-        from ftui.tui.screens.review import ReviewScreen
-
         self._store()
-        self.app.push_screen(ReviewScreen())
+        self.ftui.open_step("review")
 
     def action_back(self) -> None:
         self._store()

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -27,6 +27,9 @@ from ftui.textfmt import plural
 from ftui.tui.base import FtuiScreen
 from ftui.tui.state import WizardState
 from ftui.tui.widgets.estimate import estimate_for, provider_of, summary_line
+
+if TYPE_CHECKING:
+    from ftui.tui.app import WizardStep
 
 ROLES = ("training", "validation")
 # In the order the options step shows them.
@@ -279,20 +282,12 @@ To change something, jump back: `m` model, `d` data, `o` options.
             self._cancel.set()
             self.query_one("#review-status", Static).update("Cancelling…")
 
-    def action_edit(self, step: str) -> None:
-        """Pop back to the screen of ``step`` in this run; the options step is opened anew if it is not there."""
-        stack = self.app.screen_stack
-        for index in range(len(stack) - 1, -1, -1):
-            if getattr(stack[index], "STEP", None) == step:
-                while self.app.screen is not stack[index]:
-                    self.app.pop_screen()
-                return
-        if step == "options":
-            from ftui.tui.screens.options import OptionsScreen
-
-            self.app.switch_screen(OptionsScreen())
+    def action_edit(self, step: WizardStep) -> None:
+        """Back to the screen of ``step`` in this run; the options step is opened anew if it is not there."""
+        if step != "options" and not self.ftui.step_is_open(step):
+            self.notify(f"The {step} step is not open in this run; press F4 to start a new run.", severity="warning")
             return
-        self.notify(f"The {step} step is not open in this run; press F4 to start a new run.", severity="warning")
+        self.ftui.open_step(step, replace_current=True)
 
     @on(Button.Pressed, "#review-submit")
     def _submit_pressed(self) -> None:
