@@ -19,6 +19,7 @@ import platformdirs
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError, model_validator
 
+from ftui.catalog import Provider
 from ftui.fsutil import atomic_writer
 
 CONFIG_ENV = "FTUI_CONFIG"
@@ -40,6 +41,21 @@ BACKEND_LABELS: dict[BackendKind, str] = {
     BackendKind.AZURE: "Azure OpenAI / Microsoft Foundry",
     BackendKind.COMPATIBLE: "OpenAI-compatible endpoint",
 }
+
+# Whose rules (model cards, limits, prices) a backend kind follows. An OpenAI-compatible server is held to
+# OpenAI's: the closest published ones.
+_PROVIDERS: dict[BackendKind, Provider] = {
+    BackendKind.LOCAL: Provider.LOCAL,
+    BackendKind.OPENAI: Provider.OPENAI,
+    BackendKind.AZURE: Provider.AZURE,
+    BackendKind.COMPATIBLE: Provider.OPENAI,
+}
+
+
+def provider_of(kind: BackendKind) -> Provider:
+    """The catalog provider whose models and rules a backend of this kind follows."""
+    return _PROVIDERS[kind]
+
 
 BACKEND_HELP: dict[BackendKind, str] = {
     BackendKind.LOCAL: (

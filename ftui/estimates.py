@@ -1,8 +1,14 @@
-"""Training-size arithmetic shared by the validator and the options screen."""
+"""Training-size arithmetic shared by the validator and the options screen, and a job's estimate from a data check."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol, cast
+
+if TYPE_CHECKING:
+    from ftui.catalog import ModelCard
+    from ftui.config import BackendKind
+    from ftui.options import BackendName, Estimate, JobOptions
 
 # OpenAI's published recipe for the default number of epochs (cookbook "Chat_finetuning_data_prep").
 TARGET_EPOCHS = 3
@@ -43,3 +49,57 @@ def billable_tokens(tokens_per_example: Iterable[int], n_epochs: int, limit: int
     """Tokens billed for training: each example counts up to the per-example limit, once per epoch."""
     per_epoch = sum(tokens if limit is None else min(limit, tokens) for tokens in tokens_per_example)
     return per_epoch * n_epochs
+
+
+# --- the estimate from a data check -------------------------------------------------------------------------------
+
+
+class TrainingCounts(Protocol):
+    """What the data check counted in the training file (``ftui.dataset.validator.FileStats``)."""
+
+    @property
+    def examples(self) -> int: ...
+    @property
+    def total_tokens(self) -> int: ...
+
+
+class CheckedData(Protocol):
+    """A finished data check (``ftui.dataset.validator.ValidationReport``): the training file's counts."""
+
+    @property
+    def training(self) -> TrainingCounts: ...
+
+
+def estimate_from_report(
+    report: CheckedData | None,
+    options: JobOptions,
+    kind: BackendKind,
+    *,
+    card: ModelCard | None = None,
+    remote_training: bool = False,
+) -> Estimate | str:
+    """What ``options`` will do on a backend of ``kind`` with the checked data, or a sentence saying why there is no
+    estimate. ``remote_training``: the training file is already on the backend (no local copy to count);
+    ``card``: the chosen model's card, else the catalog's card for ``options.model``."""
+    # ftui.options takes its arithmetic from this module: imported here, not at the top, so either loads first.
+    from ftui.catalog import load_catalog
+    from ftui.options import estimate
+
+    if report is None:
+        if remote_training:
+            return (
+                "No estimate: the training file is already on the backend, so ftui cannot count its examples. "
+                "Estimates need a local file."
+            )
+        return "No estimate yet: it appears once the training data has been checked (step 2, Data)."
+    stats = report.training
+    if stats.examples == 0:
+        return "No estimate: the training file holds no valid examples."
+    return estimate(
+        n_examples=stats.examples,
+        tokens_per_example=None,
+        total_tokens=stats.total_tokens,
+        options=options,
+        card=card or load_catalog().get(options.model),
+        backend=cast("BackendName", kind.value),
+    )

@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 from walk import until
 
+from ftui.availability import Mark, merge
 from ftui.catalog import Method, Provider, Task, load_catalog
 from ftui.client import LiveModel
 from ftui.config import BackendKind, Profile, Settings, save_settings
@@ -19,7 +20,7 @@ from ftui.tui.app import FtuiApp, make_app
 from ftui.tui.screens.catalog import CatalogScreen
 from ftui.tui.screens.setup import SetupScreen
 from ftui.tui.state import WizardState
-from ftui.tui.widgets.modelcard import Mark, card_text, merge
+from ftui.tui.widgets.modelcard import card_text
 
 TINY = "ftui-tiny-random"
 

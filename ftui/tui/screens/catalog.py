@@ -12,25 +12,18 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Select, Static
 
+from ftui.availability import Entry, Mark, merge
 from ftui.catalog import METHOD_LABELS, TASK_LABELS, Catalog, Method, Provider, Task, load_catalog
 from ftui.client_types import BackendError, LiveModel
-from ftui.config import BACKEND_LABELS, BackendKind
+from ftui.config import BACKEND_LABELS, provider_of
 from ftui.tui.base import FtuiScreen
-from ftui.tui.widgets.modelcard import (
-    Entry,
-    Mark,
-    card_text,
-    format_tokens,
-    merge,
-    methods_short,
-)
+from ftui.tui.widgets.modelcard import card_text, format_tokens, methods_short
 
 if TYPE_CHECKING:  # the first screen does not wait for the openai SDK; the backend call loads it
     from ftui.client import Backend
 
 ALL = "all"
 MARK_STYLES: dict[Mark, str] = {Mark.AVAILABLE: "green", Mark.UNAVAILABLE: "red", Mark.UNKNOWN: "yellow"}
-_PROVIDER_OF_KIND: dict[BackendKind, Provider] = {BackendKind.LOCAL: Provider.LOCAL, BackendKind.AZURE: Provider.AZURE}
 
 HELP = """\
 Pick the **base model** to fine-tune. The list joins ftui's built-in model cards with the models the active
@@ -141,7 +134,7 @@ class CatalogScreen(FtuiScreen):
     def _adopt_profile(self) -> None:
         profile = self.ftui.profile
         self.backend_label = BACKEND_LABELS[profile.kind]
-        self.provider = _PROVIDER_OF_KIND.get(profile.kind, Provider.OPENAI)
+        self.provider = provider_of(profile.kind)
         self.live, self.live_error = None, None
 
     @property

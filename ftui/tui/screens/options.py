@@ -14,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ftui.catalog import METHOD_LABELS, Method, ModelCard, Provider, load_catalog
+from ftui.config import provider_of
 from ftui.options import (
     AUTO,
     FIELD_DETAIL,
@@ -25,7 +26,7 @@ from ftui.options import (
     parse_seed,
 )
 from ftui.tui.base import FtuiScreen
-from ftui.tui.widgets.estimate import EstimatePanel, estimate_for, provider_of
+from ftui.tui.widgets.estimate import EstimatePanel, estimate_for
 
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
 FIELDS = (*HYPERPARAMETERS, "seed", "suffix")

@@ -6,8 +6,6 @@ Secrets never appear in full: every sensitive span in the shown text is masked, 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,9 +14,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ftui.dataset.examples import Turn, example_turns
 from ftui.dataset.findings import Finding, Severity
 from ftui.dataset.line_rules import content_text
-from ftui.dataset.reader import read_all_lines
 from ftui.dataset.sensitive import SensitiveSpan, find_sensitive, line_may_contain_sensitive
 
 MAX_MESSAGE_CHARS = 1500
@@ -27,56 +25,17 @@ MARK = "reverse"
 SYMBOLS = {Severity.ERROR: "✗", Severity.WARNING: "!"}
 
 
-def read_example(path: Path, line: int) -> bytes | None:
-    """The raw text of ``line`` (1-based) in a dataset file, or None past the end or for an overlong line.
-
-    Streams the file, so call it from a worker thread.
-    """
-    for number, raw in read_all_lines(path):
-        if number == line:
-            return raw
-        if number > line:
-            break
-    return None
-
-
 def mask_secret(text: str) -> str:
     """Enough of a matched secret to recognise it, never the whole of it."""
     shown = text[:2] if len(text) > 6 else ""
     return shown + "•" * min(8, max(3, len(text) - len(shown)))
 
 
-@dataclass(frozen=True)
-class _Turn:
-    path: str  # where the message sits in the example, as findings name it: "messages[2]", "preferred_output[0]"
-    heading: str
-    message: Any
-
-
-def _turns(example: dict[str, Any]) -> list[_Turn]:
-    turns: list[_Turn] = []
-    prompt = example.get("input")
-    if isinstance(prompt, dict):  # preference (DPO) example
-        for prefix, heading in (
-            ("input.messages", ""),
-            ("preferred_output", "preferred "),
-            ("non_preferred_output", "non-preferred "),
-        ):
-            source = prompt.get("messages") if prefix == "input.messages" else example.get(prefix)
-            if isinstance(source, list):
-                turns.extend(_Turn(f"{prefix}[{i}]", heading, m) for i, m in enumerate(source))
-        return turns
-    messages = example.get("messages")
-    if isinstance(messages, list):
-        turns.extend(_Turn(f"messages[{i}]", "", m) for i, m in enumerate(messages))
-    return turns
-
-
 def _points_at(location: str | None, path: str) -> bool:
     return location is not None and (location == path or location.startswith((path + ".", path + "[")))
 
 
-def _role_label(turn: _Turn) -> str:
+def _role_label(turn: Turn) -> str:
     message = turn.message
     if not isinstance(message, dict):
         return f"{turn.heading}(not a message object)"
@@ -124,7 +83,7 @@ def _tool_calls(message: dict[str, Any]) -> Text:
     return out
 
 
-def _render_turn(turn: _Turn, finding: Finding | None, scan: bool) -> Text:
+def _render_turn(turn: Turn, finding: Finding | None, scan: bool) -> Text:
     marked = finding is not None and _points_at(finding.location, turn.path)
     out = Text()
     heading = _role_label(turn).upper() if turn.heading else _role_label(turn)
@@ -195,7 +154,7 @@ def render_example(raw: bytes | None, finding: Finding | None) -> Text:
         return _raw_line(raw, finding)
     if not isinstance(example, dict):
         return _raw_line(raw, finding)
-    turns = _turns(example)
+    turns = example_turns(example)
     if not turns:
         return _raw_line(raw, finding)
     scan = line_may_contain_sensitive(raw)

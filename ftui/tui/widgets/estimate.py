@@ -7,45 +7,21 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from ftui.catalog import Provider, load_catalog
 from ftui.config import BackendKind
-from ftui.options import Estimate, JobOptions, estimate
+from ftui.estimates import estimate_from_report
+from ftui.options import Estimate, JobOptions
 from ftui.tui.state import WizardState
-
-PROVIDERS: dict[BackendKind, Provider] = {
-    BackendKind.LOCAL: Provider.LOCAL,
-    BackendKind.OPENAI: Provider.OPENAI,
-    BackendKind.AZURE: Provider.AZURE,
-    # An OpenAI-compatible server is held to OpenAI's rules: the closest published ones.
-    BackendKind.COMPATIBLE: Provider.OPENAI,
-}
-
-
-def provider_of(kind: BackendKind) -> Provider:
-    return PROVIDERS[kind]
 
 
 def estimate_for(wizard: WizardState, options: JobOptions, kind: BackendKind) -> Estimate | str:
-    """The estimate for ``options`` on the chosen data, or a sentence saying why there is none."""
-    report = wizard.report
-    if report is None:
-        if wizard.training is not None and wizard.training.path is None:
-            return (
-                "No estimate: the training file is already on the backend, so ftui cannot count its examples. "
-                "Estimates need a local file."
-            )
-        return "No estimate yet: it appears once the training data has been checked (step 2, Data)."
-    stats = report.training
-    if stats.examples == 0:
-        return "No estimate: the training file holds no valid examples."
-    card = wizard.card or load_catalog().get(options.model)
-    return estimate(
-        n_examples=stats.examples,
-        tokens_per_example=None,
-        total_tokens=stats.total_tokens,
-        options=options,
-        card=card,
-        backend=kind.value,  # type: ignore[arg-type]
+    """The estimate for ``options`` on the wizard's checked data, or a sentence saying why there is none."""
+    training = wizard.training
+    return estimate_from_report(
+        wizard.report,
+        options,
+        kind,
+        card=wizard.card,
+        remote_training=training is not None and training.path is None,
     )
 
 
