@@ -26,7 +26,7 @@ from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 from ftui.catalog import Provider
 from ftui.client_types import BackendError, ConnectionCheck, ErrorKind, LiveModel
-from ftui.config import BACKEND_LABELS, OPENAI_DEFAULT_BASE_URL, BackendKind, Profile
+from ftui.config import BACKEND_LABELS, OPENAI_DEFAULT_BASE_URL, BackendKind, Profile, provider_of
 from ftui.engine import paths, server
 from ftui.textfmt import plural
 
@@ -450,7 +450,7 @@ class Backend:
 
     @property
     def provider(self) -> Provider:
-        return {BackendKind.LOCAL: Provider.LOCAL, BackendKind.AZURE: Provider.AZURE}.get(self.kind, Provider.OPENAI)
+        return provider_of(self.kind)
 
     @property
     def sdk(self) -> openai.OpenAI:

@@ -35,6 +35,7 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from ftui.catalog import ModelCard, load_catalog
+from ftui.dataset.examples import read_example
 from ftui.dataset.findings import DataFile, Finding, Progress
 from ftui.dataset.fixes import clean_dataset, derived_path, sample_files, split_dataset
 from ftui.dataset.reader import DatasetFileError, describe_size
@@ -42,7 +43,7 @@ from ftui.dataset.validator import Validation, ValidationReport
 from ftui.fsutil import OutputExistsError
 from ftui.submit import DataChoice
 from ftui.tui.base import FtuiScreen
-from ftui.tui.widgets.chatview import ChatView, read_example, render_example
+from ftui.tui.widgets.chatview import ChatView, render_example
 from ftui.tui.widgets.findings import FindingsList
 from ftui.tui.widgets.stats import StatsPanel
 

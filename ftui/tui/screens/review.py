@@ -20,13 +20,14 @@ from textual.widgets import Button, Label, ProgressBar, Static
 
 from ftui.catalog import Method, load_catalog
 from ftui.client import Backend, BackendError, ErrorKind, describe_error
+from ftui.config import provider_of
 from ftui.dataset.validator import FileStats
 from ftui.options import AUTO, JobOptions, generate_seed
 from ftui.submit import DataChoice
 from ftui.textfmt import plural
 from ftui.tui.base import FtuiScreen
 from ftui.tui.state import WizardState
-from ftui.tui.widgets.estimate import estimate_for, provider_of, summary_line
+from ftui.tui.widgets.estimate import estimate_for, summary_line
 
 if TYPE_CHECKING:
     from ftui.tui.app import WizardStep
