@@ -646,6 +646,15 @@ class Backend:
     def resume_job(self, job_id: str) -> FineTuningJob:
         return self._sdk.fine_tuning.jobs.resume(job_id)
 
+    @_translated
+    def download_file(self, file_id: str) -> bytes:
+        """A file's content as stored (``GET /files/{id}/content``)."""
+        return self._sdk.with_options(timeout=LONG_TIMEOUT_SECONDS).files.content(file_id).read()
+
+    def download_result_file(self, file_id: str) -> bytes:
+        """A job's result file (its metrics CSV). OpenAI serves it base64-encoded; this returns the CSV itself."""
+        return decode_result_file(self.download_file(file_id))
+
     # -- using a model ------------------------------------------------------------------------------------------
 
     def chat_stream(
@@ -814,3 +823,19 @@ def _azure_fine_tunable(
     if lifecycle == "deprecated":
         return False, "Azure lists this model as deprecated."
     return flag, None
+
+
+def decode_result_file(content: bytes) -> bytes:
+    """A result file as CSV: OpenAI base64-encodes it, Azure and the local engine send the text; either comes out as
+    the text."""
+    import base64
+    import binascii
+
+    head = content[:200].lstrip()
+    if not head or b"," in head.split(b"\n", 1)[0]:
+        return content
+    try:
+        decoded = base64.b64decode(content, validate=False)
+    except (binascii.Error, ValueError):
+        return content
+    return decoded if b"," in decoded.split(b"\n", 1)[0] else content

@@ -30,6 +30,10 @@ SUFFIX_LIMITS: dict[Provider, int] = {
 }
 SUFFIX_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 REQUEST_METADATA = {"created_with": "ftui"}
+# OpenAI's limits on a job's metadata (Azure and the local engine take the same field).
+METADATA_MAX_KEYS = 16
+METADATA_KEY_MAX_CHARS = 64
+METADATA_VALUE_MAX_CHARS = 512
 
 # Trained tokens per second of the local engine's LoRA training of SmolLM2-135M on 2 CPU cores, measured with
 # benchmarks/train_bench.py (186-249 across runs); a rough guide, not a promise, on other machines.
@@ -148,6 +152,17 @@ class JobOptions(BaseModel):
     hyperparameters: Hyperparameters = Hyperparameters()
     seed: int | None = Field(default=None, ge=0, le=SEED_MAX, description="None: generated at submit.")
     suffix: str | None = Field(default=None, description="Added to the fine-tuned model's name.")
+    metadata: dict[str, str] = Field(
+        default_factory=dict, description="Sent with the job, beside ftui's own created_with."
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_within_limits(cls, value: dict[str, str]) -> dict[str, str]:
+        problem = metadata_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("suffix")
     @classmethod
@@ -211,7 +226,7 @@ class JobOptions(BaseModel):
                 self.method.value: {"hyperparameters": self.hyperparameters.for_method(self.method)},
             },
             "seed": seed,
-            "metadata": dict(REQUEST_METADATA),
+            "metadata": {**REQUEST_METADATA, **self.metadata},
         }
         if validation_file:
             body["validation_file"] = validation_file
@@ -238,7 +253,40 @@ class JobOptions(BaseModel):
             suffix=data["user_provided_suffix"]
             if "user_provided_suffix" in data
             else suffix_from_model_name(data.get("fine_tuned_model")),
+            metadata=_metadata_of(data),
         )
+
+
+def metadata_problem(metadata: Mapping[str, str]) -> str | None:
+    """What breaks the service's limits on job metadata, in one sentence; None when it fits.
+
+    The limits count ftui's own ``created_with`` key, which every job carries.
+    """
+    merged = {**REQUEST_METADATA, **metadata}
+    if len(merged) > METADATA_MAX_KEYS:
+        room = METADATA_MAX_KEYS - len(REQUEST_METADATA)
+        return f"metadata may hold at most {room} keys of your own (ftui adds created_with); it has {len(metadata)}"
+    for key, value in metadata.items():
+        if not key:
+            return "a metadata key may not be empty"
+        if len(key) > METADATA_KEY_MAX_CHARS:
+            return f"metadata key {key[:20]!r}… has {len(key)} characters; the limit is {METADATA_KEY_MAX_CHARS}"
+        if len(value) > METADATA_VALUE_MAX_CHARS:
+            return f"metadata {key!r} has {len(value)} characters; the limit is {METADATA_VALUE_MAX_CHARS}"
+    return None
+
+
+def _metadata_of(data: Mapping[str, Any]) -> dict[str, str]:
+    """A job's own metadata: ftui's created_with marker left out, values the limits allow."""
+    reported = data.get("metadata")
+    if not isinstance(reported, Mapping):
+        return {}
+    own = {
+        str(key): str(value)
+        for key, value in reported.items()
+        if value is not None and REQUEST_METADATA.get(str(key)) != value
+    }
+    return own if metadata_problem(own) is None else {}
 
 
 def _provider_name(provider: Provider) -> str:
@@ -466,6 +514,7 @@ __all__ = [
     "JobOptions",
     "estimate",
     "generate_seed",
+    "metadata_problem",
     "parse_seed",
     "suffix_from_model_name",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 
 from ftui.catalog import TASK_LABELS, ModelCard
 from ftui.dataset.findings import Finding, Severity
@@ -41,8 +42,18 @@ def _findings_section(title: str, items: list[Finding], total: int) -> list[str]
     return [*lines, ""]
 
 
+def render_errors(report: ValidationReport, limit: int = 10) -> str:
+    """The report's errors only, one line each (at most ``limit``), for a command that stops on them."""
+    errors = [f for f in report.findings if f.severity is Severity.ERROR]
+    lines = [_finding_line(item) for item in errors[:limit]]
+    hidden = report.errors - len(lines)
+    if hidden > 0:
+        lines.append(f"  ... and {hidden:,} more")
+    return "\n".join(lines)
+
+
 def _stat_rows(training: FileStats, validation: FileStats | None) -> list[tuple[str, str, str]]:
-    def row(label: str, render) -> tuple[str, str, str]:
+    def row(label: str, render: Callable[[FileStats], str]) -> tuple[str, str, str]:
         return label, render(training), render(validation) if validation else ""
 
     return [
