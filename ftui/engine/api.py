@@ -30,7 +30,9 @@ class ORJSONResponse(JSONResponse):
 
 
 def file_object(record: FileRecord) -> dict[str, Any]:
-    return {
+    """OpenAI's file object. Engine files never expire, so ``expires_at`` (an integer when sent) is left out, as is
+    ``status_details`` (a string when sent) while there is nothing to say."""
+    body: dict[str, Any] = {
         "id": record.id,
         "object": "file",
         "bytes": record.bytes,
@@ -38,9 +40,18 @@ def file_object(record: FileRecord) -> dict[str, Any]:
         "filename": record.filename,
         "purpose": record.purpose,
         "status": record.status,
-        "status_details": record.status_details,
-        "expires_at": None,
     }
+    if record.status_details is not None:
+        body["status_details"] = record.status_details
+    return body
+
+
+def file_list(records: list[FileRecord]) -> dict[str, Any]:
+    """The files list; OpenAI's schema requires ``first_id`` and ``last_id`` as strings, so an empty list has ''."""
+    body = openai_list([file_object(r) for r in records])
+    body.setdefault("first_id", "")
+    body.setdefault("last_id", "")
+    return body
 
 
 def job_object(record: JobRecord) -> dict[str, Any]:
@@ -169,7 +180,7 @@ def _file_routes(app: FastAPI, service: EngineService) -> None:
 
     @app.get("/v1/files")
     def list_files(purpose: str | None = None) -> ORJSONResponse:
-        return ORJSONResponse(openai_list([file_object(r) for r in service.store.list_files(purpose)]))
+        return ORJSONResponse(file_list(service.store.list_files(purpose)))
 
     @app.get("/v1/files/{file_id}")
     def retrieve_file(file_id: str) -> ORJSONResponse:
@@ -281,7 +292,7 @@ def _chat_routes(app: FastAPI, service: EngineService) -> None:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": result.text},
+                        "message": {"role": "assistant", "content": result.text, "refusal": None},
                         "finish_reason": result.finish_reason,
                         "logprobs": None,
                     }
@@ -313,7 +324,7 @@ def _stream_chunks(
         }
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})
+    yield chunk({"role": "assistant", "content": "", "refusal": None})
     stream = chat_model.stream(messages, **options)
     for piece in stream:
         yield chunk({"content": piece})
