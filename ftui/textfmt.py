@@ -14,3 +14,16 @@ def line_list(numbers: list[int], limit: int = 12) -> str:
     shown = ", ".join(str(n) for n in numbers[:limit])
     more = f" and {len(numbers) - limit} more" if len(numbers) > limit else ""
     return f"{'line' if len(numbers) == 1 else 'lines'} {shown}{more}"
+
+
+def format_size(size: int) -> str:
+    """A file's size as people read it, in decimal units as OpenAI's and Azure's limits are stated: '812 bytes',
+    '20.0 kB', '1.5 MB', '2.1 GB'."""
+    if size < 1000:
+        return f"{size:,} bytes"
+    value = float(size)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if round(value, 1) < 1000 or unit == "GB":
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")

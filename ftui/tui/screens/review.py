@@ -1,14 +1,12 @@
-"""Step 4: review everything on one screen, then submit: upload, wait until processed, create the job."""
+"""Step 4: review everything on one screen, then submit through ``ftui.submit``: validate, upload, wait until
+processed, create the job. ``s`` saves the choices as a job file (``job.toml``) to submit again from a script."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -19,20 +17,22 @@ from textual.widget import Widget
 from textual.widgets import Button, Label, ProgressBar, Static
 
 from ftui.catalog import Method, load_catalog
-from ftui.client import Backend, BackendError, ErrorKind, describe_error
+from ftui.client_types import BackendError, ErrorKind
 from ftui.config import provider_of
 from ftui.dataset.validator import FileStats
 from ftui.options import AUTO, JobOptions, generate_seed
-from ftui.submit import DataChoice
-from ftui.textfmt import plural
-from ftui.tui.base import FtuiScreen
+from ftui.submit import ROLES, DataChoice, DataErrors, Role, Stage, Submission, SubmitPlan, SubmitStatus
+from ftui.textfmt import format_size, plural
+from ftui.tui.base import Call, FtuiScreen
+from ftui.tui.screens.savejob import SaveJobFile
 from ftui.tui.state import WizardState
 from ftui.tui.widgets.estimate import estimate_for, summary_line
 
 if TYPE_CHECKING:
+    from openai.types.fine_tuning import FineTuningJob
+
     from ftui.tui.app import WizardStep
 
-ROLES = ("training", "validation")
 # In the order the options step shows them.
 HYPERPARAMETER_LABELS = {
     "n_epochs": "Epochs",
@@ -40,25 +40,38 @@ HYPERPARAMETER_LABELS = {
     "learning_rate_multiplier": "LR multiplier",
     "beta": "Beta",
 }
-# Progress updates from the upload thread are thinned to this interval, so the UI thread is not flooded.
-PROGRESS_INTERVAL_S = 0.1
+JOB_FILE_NAME = "job.toml"
+# The data errors a failed submit lists before "and N more".
+ERRORS_SHOWN = 5
 
 
 @dataclass(frozen=True)
-class SubmitPlan:
-    """What the submit worker needs, read from the wizard on the UI thread before it starts."""
+class BytesSent:
+    """Upload progress of one file, from the submit thread."""
 
-    files: dict[str, DataChoice]
-    options: JobOptions
-    seed: int
+    role: Role
+    sent: int
+    total: int
 
 
-def file_size_text(size: int) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:,} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1000  # type: ignore[assignment]
-    return str(size)
+SubmitEvent = SubmitStatus | BytesSent
+
+
+def _event_key(event: SubmitEvent) -> Hashable:
+    """Events with the same key replace each other while they wait for the screen: the latest says it all."""
+    return ("bytes", event.role) if isinstance(event, BytesSent) else ("status", event.role)
+
+
+def data_errors_text(error: DataErrors) -> BackendError:
+    """The findings that stopped a submit, as the failure panel shows them."""
+    report = error.report
+    errors = [finding for finding in report.findings if finding.is_error]
+    lines = [f"{finding.where()}: {finding.message}" for finding in errors[:ERRORS_SHOWN]]
+    more = report.errors - len(lines)
+    if more > 0:
+        lines.append(f"and {more:,} more")
+    message = f"The data has {plural(report.errors, 'error')}; nothing was uploaded.\n" + "\n".join(lines)
+    return BackendError(ErrorKind.INVALID, message, "Press d to see and fix them on the data step (c cleans a copy).")
 
 
 def local_size(path: Path) -> int:
@@ -105,25 +118,37 @@ again to retry. Files that already reached the backend are not uploaded twice.
 same seed, data and settings give the same results, with rare exceptions.
 
 To change something, jump back: `m` model, `d` data, `o` options.
+
+`s` saves these choices as a **job file** (`job.toml`, beside the training file unless you name another path),
+which `ftui jobs create --from job.toml` submits from a script. An existing file is replaced only when you say so.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("ctrl+s", "submit", "Submit", tooltip="Upload the data and create the fine-tuning job"),
-        Binding("escape", "back", "Back", tooltip="Back to the options step"),
-        Binding("escape", "cancel_submit", "Cancel submit", tooltip="Stop the upload or the wait"),
-        Binding("m", "edit('model')", "Edit model", tooltip="Back to the model step"),
-        Binding("d", "edit('data')", "Edit data", tooltip="Back to the data step"),
-        Binding("o", "edit('options')", "Edit options", tooltip="Back to the options step"),
+        Binding(
+            "ctrl+s", "submit", "Submit", id="review_submit", tooltip="Upload the data and create the fine-tuning job"
+        ),
+        Binding("escape", "back", "Back", id="review_back", tooltip="Back to the options step"),
+        Binding("escape", "cancel_submit", "Cancel submit", id="review_cancel", tooltip="Stop the upload or the wait"),
+        Binding("m", "edit('model')", "Edit model", id="review_model", tooltip="Back to the model step"),
+        Binding("d", "edit('data')", "Edit data", id="review_data", tooltip="Back to the data step"),
+        Binding("o", "edit('options')", "Edit options", id="review_options", tooltip="Back to the options step"),
+        Binding(
+            "s",
+            "save_job_file",
+            "Save job file",
+            id="review_save_job",
+            tooltip="Save these choices as a job file, for 'ftui jobs create --from'",
+            show=False,  # the footer has no room left at 80 columns; F1 and the palette list it
+        ),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.submitting = False
         self.failed = False
-        self._cancel = threading.Event()
-        # File ids already on the backend, by role and local path: a retry does not upload them again.
-        self.uploaded: dict[tuple[str, Path], str] = {}
-        self._last_progress: dict[str, float] = {}
+        # One submit, tried as often as needed: files that reached the backend are not uploaded again.
+        self.submission = Submission()
+        self._submit_call: Call[SubmitEvent] | None = None
 
     # -- layout -------------------------------------------------------------------------------------------------
 
@@ -273,15 +298,17 @@ To change something, jump back: `m` model, `d` data, `o` options.
             return None if self.submitting else True
         if action == "submit" and self.is_mounted and self.blocked_reason():
             return None
+        if action == "save_job_file":
+            return None if self.wizard.missing() else True
         return True
 
     def action_back(self) -> None:
         self.app.pop_screen()
 
     def action_cancel_submit(self) -> None:
-        if self.submitting:
-            self._cancel.set()
-            self.query_one("#review-status", Static).update("Cancelling…")
+        if self.submitting and self._submit_call is not None:
+            self._submit_call.stop()
+            self._set_status("Cancelling…")
 
     def action_edit(self, step: WizardStep) -> None:
         """Back to the screen of ``step`` in this run; the options step is opened anew if it is not there."""
@@ -309,18 +336,38 @@ To change something, jump back: `m` model, `d` data, `o` options.
             self.notify(reason, severity="warning")
             return
         plan = self._plan()
+        report = self.wizard.report_for_files()
         self.submitting = True
         self.failed = False
-        self._cancel = threading.Event()
         self._prepare_progress(plan)
         self.query_one("#review-error").display = False
         self.show_review()
-        self.run_worker(
-            lambda: self._submit(plan, self._cancel),
-            thread=True,
-            exclusive=True,
-            exit_on_error=False,
+        submission = self.submission
+
+        def submit(call: Call[SubmitEvent]) -> FineTuningJob:
+            def on_progress(role: Role, sent: int, total: int) -> None:
+                call.progress(BytesSent(role, sent, total))
+
+            try:
+                return submission.run(
+                    call.backend(),
+                    plan,
+                    on_status=call.progress,
+                    on_progress=on_progress,
+                    cancel=call.cancel,
+                    report=report,
+                )
+            except DataErrors as exc:
+                raise data_errors_text(exc) from None
+
+        self._submit_call = self.call_in_thread(
+            submit,
+            done=self._submit_done,
+            failed=self._submit_failed,
+            progress=self._submit_progress,
+            coalesce=_event_key,
             group="submit",
+            exclusive=True,
             description="submit the fine-tuning job",
         )
 
@@ -328,111 +375,56 @@ To change something, jump back: `m` model, `d` data, `o` options.
         wizard = self.wizard
         if wizard.seed is None:
             wizard.seed = generate_seed()  # kept, so a retry and the job use the same seed
-        files = {role: choice for role in ROLES if (choice := getattr(wizard, role)) is not None}
-        return SubmitPlan(files=files, options=wizard.job_options(), seed=wizard.seed)
+        return wizard.submit_plan(wizard.seed)
 
     def _prepare_progress(self, plan: SubmitPlan) -> None:
         self.query_one("#review-progress").display = True
+        files = plan.files()
         for role in ROLES:
-            choice = plan.files.get(role)
+            choice = files.get(role)
             row = self.query_one(f"#upload-{role}")
             row.display = choice is not None
             if choice is None:
                 continue
             bar = self.query_one(f"#bar-{role}", ProgressBar)
-            if choice.path is None or (role, choice.path) in self.uploaded:
+            if choice.path is None or (role, choice.path) in self.submission.uploaded:
                 bar.update(total=1, progress=1)
                 self._set_bytes(role, "already uploaded")
             else:
                 bar.update(total=local_size(choice.path), progress=0)
                 self._set_bytes(role, "waiting")
-        self.query_one("#review-status", Static).update("Starting…")
+        self._set_status("Starting…")
 
     def _set_bytes(self, role: str, text: str) -> None:
         self.query_one(f"#bytes-{role}", Static).update(text)
 
-    # The worker: runs in a thread; every screen update goes through call_from_thread.
-
-    def _submit(self, plan: SubmitPlan, cancel: threading.Event) -> None:
-        try:
-            backend = self.ftui.connect()
-            file_ids = {
-                role: self._file_on_backend(backend, role, choice, cancel) for role, choice in plan.files.items()
-            }
-            if cancel.is_set():
-                raise BackendError(ErrorKind.CANCELLED, "Submit was cancelled.", "Nothing was created.")
-            self._post(self._set_status, "Creating the job…")
-            request = plan.options.to_request(file_ids["training"], file_ids.get("validation"), seed=plan.seed)
-            job = backend.create_job(request)
-        except BackendError as exc:
-            self._post(self._submit_failed, exc)
-        except Exception as exc:  # every failure becomes a message, never a crash
-            self._post(self._submit_failed, describe_error(exc))
-        else:
-            self._post(self._submit_done, job.id)
-
-    def _file_on_backend(self, backend: Backend, role: str, choice: DataChoice, cancel: threading.Event) -> str:
-        name = role.capitalize()
-        if choice.file_id is not None:
-            file_id = choice.file_id
-        elif (role, choice.path) in self.uploaded:
-            file_id = self.uploaded[(role, choice.path)]
-        else:
-            assert choice.path is not None
-            self._post(self._set_status, f"Uploading the {role} file…")
-            uploaded = backend.upload_file(choice.path, progress=self._progress_reporter(role), cancel=cancel)
-            file_id = uploaded.id
-            self.uploaded[(role, choice.path)] = file_id
-        self._post(self._set_status, f"{name} file {file_id}: waiting until the backend has processed it…")
-        try:
-            backend.wait_until_processed(
-                file_id, on_status=lambda status: self._post(self._file_status, role, file_id, status), cancel=cancel
-            )
-        except BackendError as exc:
-            if exc.kind in (ErrorKind.INVALID, ErrorKind.NOT_FOUND) and choice.path is not None:
-                self.uploaded.pop((role, choice.path), None)  # the backend will not use it: upload afresh
-            raise
-        return file_id
-
-    def _progress_reporter(self, role: str) -> Callable[[int, int], None]:
-        def report(sent: int, total: int) -> None:
-            now = time.monotonic()
-            if sent < total and now - self._last_progress.get(role, 0.0) < PROGRESS_INTERVAL_S:
-                return
-            self._last_progress[role] = now
-            self._post(self._upload_progress, role, sent, total)
-
-        return report
-
-    def _post(self, callback: Callable[..., None], *args: Any) -> None:
-        with contextlib.suppress(RuntimeError):  # the app is closing
-            self.app.call_from_thread(self._deliver_many, callback, args)
-
-    def _deliver_many(self, callback: Callable[..., None], args: tuple[Any, ...]) -> None:
-        if self.is_attached:
-            callback(*args)
-
-    # Back on the UI thread.
-
     def _set_status(self, text: str) -> None:
         self.query_one("#review-status", Static).update(text)
 
+    def _submit_progress(self, event: SubmitEvent) -> None:
+        if isinstance(event, BytesSent):
+            self._upload_progress(event.role, event.sent, event.total)
+            return
+        if event.stage is Stage.CREATED:
+            return  # the job's dashboard says so
+        self._set_status(event.text)
+        if event.role is not None and event.file_status is not None:
+            self._set_bytes(event.role, event.file_status)
+
     def _upload_progress(self, role: str, sent: int, total: int) -> None:
         self.query_one(f"#bar-{role}", ProgressBar).update(total=max(total, 1), progress=sent)
-        self._set_bytes(role, f"{file_size_text(sent)} of {file_size_text(total)}")
+        self._set_bytes(role, f"{format_size(sent)} of {format_size(total)}")
 
-    def _file_status(self, role: str, file_id: str, status: str) -> None:
-        self._set_bytes(role, status)
-        self._set_status(f"{role.capitalize()} file {file_id}: {status}")
-
-    def _submit_done(self, job_id: str) -> None:
+    def _submit_done(self, job: FineTuningJob) -> None:
         self.submitting = False
-        self._set_status(f"✓ Job {job_id} created")
-        self.ftui.show_submitted_job(job_id)
+        self._submit_call = None
+        self._set_status(f"✓ Job {job.id} created")
+        self.ftui.show_submitted_job(job.id)
 
     def _submit_failed(self, error: BackendError) -> None:
         self.submitting = False
-        cancelled = error.kind is ErrorKind.CANCELLED or self._cancel.is_set()
+        call, self._submit_call = self._submit_call, None
+        cancelled = error.kind is ErrorKind.CANCELLED or (call is not None and call.cancelled)
         self.failed = not cancelled
         panel = self.query_one("#review-error", Static)
         if cancelled:
@@ -451,7 +443,48 @@ To change something, jump back: `m` model, `d` data, `o` options.
             text.append("\nWhat to do next: ", style="bold")
             text.append(error.hint)
         kept = "Every choice is kept"
-        if self.uploaded:
-            kept += f"; {plural(len(self.uploaded), 'uploaded file')} will not be uploaded again"
+        uploaded = len(self.submission.uploaded)
+        if uploaded:
+            kept += f"; {plural(uploaded, 'uploaded file')} will not be uploaded again"
         text.append(f"\n{kept}. Press Ctrl+S (Retry) to try again, or Esc to go back and change something.")
         return text
+
+    # -- the job file -------------------------------------------------------------------------------------------
+
+    def default_job_file(self) -> Path:
+        """``job.toml`` beside the local training file, else in the working folder."""
+        training = self.wizard.training
+        folder = training.path.parent if training is not None and training.path is not None else Path.cwd()
+        return folder / JOB_FILE_NAME
+
+    def action_save_job_file(self) -> None:
+        if self.wizard.missing():
+            self.notify(f"Choose {' and '.join(self.wizard.missing())} first.", severity="warning")
+            return
+        self.app.push_screen(SaveJobFile(self.default_job_file()), self._save_job_file)
+
+    def _save_job_file(self, path: Path | None) -> None:
+        if path is None:
+            return
+        from ftui.jobfile import JobFile
+
+        wizard = self.wizard
+        assert wizard.training is not None
+        try:
+            job_file = JobFile.from_options(
+                wizard.job_options(), wizard.training, wizard.validation, relative_to=path.parent
+            )
+        except ValueError as exc:
+            self.notify(str(exc), title="Not saved", severity="error", timeout=10)
+            return
+
+        def save(call: Call[None]) -> Path:
+            try:
+                return job_file.save(path, force=True)  # the dialog asked before replacing a file
+            except OSError as exc:
+                raise BackendError(ErrorKind.INVALID, f"Could not write {path}: {exc.strerror or exc}.") from None
+
+        self.call_in_thread(save, done=self._job_file_saved, group="job-file", exclusive=True)
+
+    def _job_file_saved(self, path: Path) -> None:
+        self.notify(f"ftui jobs create --from {path} submits it.", title=f"✓ Saved {path.name}", timeout=10)
