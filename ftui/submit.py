@@ -215,7 +215,7 @@ def validate_locally(plan: SubmitPlan, cancel: threading.Event | None = None) ->
         run = Validation(
             training,
             validation,
-            model=plan.card or plan.options.model,
+            model=plan.card or target_card(plan.options.model),
             n_epochs=None if epochs == AUTO else int(epochs),
         )
         for event in run.events():
@@ -226,6 +226,18 @@ def validate_locally(plan: SubmitPlan, cancel: threading.Event | None = None) ->
     except DatasetFileError as exc:
         raise BackendError(ErrorKind.INVALID, str(exc), "Check the path and that the file can be read.") from None
     return None
+
+
+def target_card(model: str) -> ModelCard | None:
+    """The card local validation checks against: the model's, or its base model's for a fine-tuned one
+    (``ft:<base>:…``); None for a model the catalog does not know (the validator's default target then)."""
+    from ftui.catalog import load_catalog
+
+    catalog = load_catalog()
+    card = catalog.get(model)
+    if card is None and model.startswith("ft:") and model.count(":") >= 2:
+        card = catalog.get(model.split(":")[1])
+    return card
 
 
 def _stop_if_cancelled(cancel: threading.Event) -> None:
@@ -256,5 +268,6 @@ __all__ = [
     "Submission",
     "SubmitPlan",
     "SubmitStatus",
+    "target_card",
     "validate_locally",
 ]

@@ -63,7 +63,7 @@ def test_to_plan_carries_every_field_into_the_request(tmp_path: Path) -> None:
 
 def test_a_seed_is_generated_when_the_file_has_none_and_an_explicit_one_wins(tmp_path: Path) -> None:
     job_file = JobFile.from_toml('model = "m"\ntraining_file = "t.jsonl"\n')
-    assert 0 <= job_file.to_plan().seed and job_file.to_plan(seed=5).seed == 5
+    assert job_file.to_plan().seed >= 0 and job_file.to_plan(seed=5).seed == 5
     assert job_file.folder == Path.cwd()
     assert job_file.with_folder(tmp_path).training().path == tmp_path / "t.jsonl"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -245,3 +246,195 @@ def test_watch_rides_out_an_engine_restart(tmp_path: Path, models_cache: Path, c
     assert len(ids) == len(set(ids)), "an event was printed twice"
     assert events[-1]["message"] == "The job has successfully completed"
     assert (final["id"], final["status"]) == (job.id, "succeeded")
+
+
+# --- create ---------------------------------------------------------------------------------------------------------
+
+FAST = ("--n-epochs", "1", "--batch-size", "4", "--learning-rate-multiplier", "10")
+
+
+def sample_head(folder: Path, training_lines: int = 16, validation_lines: int = 6) -> tuple[Path, Path]:
+    """The first lines of the bundled sample, as local files: enough for the tiny model to train in seconds."""
+    from ftui.dataset.fixes import sample_files
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path, count in zip(sample_files(), (training_lines, validation_lines), strict=True):
+        head = folder / path.name
+        head.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:count]))
+        written.append(head)
+    return written[0], written[1]
+
+
+def file_ids(client: openai.OpenAI) -> set[str]:
+    return {item.id for item in client.files.list().data}
+
+
+def test_create_from_a_job_file_and_watch_to_success(cli, client: openai.OpenAI, tmp_path: Path) -> None:
+    sample_head(tmp_path / "project" / "data")
+    job_toml = tmp_path / "project" / "job.toml"
+    job_toml.write_text(
+        f'model = "{TINY}"\n'
+        'training_file = "data/train.jsonl"\n'
+        'validation_file = "data/validation.jsonl"\n'
+        "seed = 11\n"
+        'suffix = "from-file"\n'
+        "[hyperparameters]\nn_epochs = 1\nbatch_size = 4\nlearning_rate_multiplier = 10\n"
+        '[metadata]\nteam = "support"\n'
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code, out, err = cli("jobs", "create", "--from", job_toml, "--watch", "--interval", "0.3", cwd=elsewhere)
+    assert code == 0, err
+    created, *events, summary = out.splitlines()
+    job_id = created.split()[3]
+    assert created.startswith(f"Created fine-tuning job {job_id} on ") and created.endswith(f"(model {TINY}, seed 11).")
+    assert any("Created fine-tuning job: " + job_id in line for line in events)
+    assert summary.startswith(f"{job_id} succeeded") and ":from-file:" in summary
+    assert "ftui: Checking the data…" in err and "ftui: uploaded the training file (" in err and "seed" not in err
+    job = client.fine_tuning.jobs.retrieve(job_id)
+    assert (job.seed, job.metadata) == (11, {"created_with": "ftui", "team": "support"})
+    assert job.method.supervised.hyperparameters.n_epochs == 1 and job.validation_file
+
+
+def test_create_with_flags_as_json_then_pause_resume_and_cancel(cli, client: openai.OpenAI, tmp_path: Path) -> None:
+    training, validation = sample_head(tmp_path)
+    uploaded = client.files.create(file=(validation.name, validation.read_bytes()), purpose="fine-tune")
+    code, out, err = cli(
+        "jobs", "create", "--model", TINY, "--training-file", training, "--validation-file", uploaded.id,
+        "--n-epochs", "50", "--batch-size", "1", "--metadata", "run=a", "--metadata", "owner=ci",
+        "--json", "--save", tmp_path / "saved.toml",
+    )  # fmt: skip
+    assert code == 0, err
+    job = json.loads(out)
+    seed = int(err.split("ftui: seed ")[1].split()[0])
+    assert (
+        f"ftui: seed {seed} was generated; pass --seed {seed} to repeat" in err
+        and "ftui: saved the job's fields to " in err
+    )
+    assert (job["object"], job["seed"], job["validation_file"]) == ("fine_tuning.job", seed, uploaded.id)
+    assert job["metadata"] == {"created_with": "ftui", "run": "a", "owner": "ci"}
+    saved = (tmp_path / "saved.toml").read_text()
+    assert f"seed = {seed}\n" in saved and 'training_file = "train.jsonl"' in saved
+    try:
+        wait_for(client, job["id"], lambda j: j.status == "running")
+        code, out, err = cli("jobs", "pause", job["id"])
+        assert (code, err) == (0, "") and out.startswith(f"{job['id']} paus")
+        wait_for(client, job["id"], lambda j: j.status == "paused")
+        code, out, err = cli("jobs", "resume", job["id"], "--json")
+        assert code == 0 and json.loads(out)["id"] == job["id"]
+        code, out, err = cli("jobs", "cancel", job["id"])
+        assert (code, out, err) == (0, f"{job['id']} cancelled\n", "")
+    finally:
+        wait_finished(client, job["id"])
+    code, out, err = cli("jobs", "pause", job["id"])
+    assert code == 2 and err.startswith("ftui: ") and len(err.splitlines()) == 1
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def test_bad_input_gets_one_line_and_nothing_is_uploaded(cli, client: openai.OpenAI, tmp_path: Path) -> None:
+    training, _ = sample_head(tmp_path)
+    broken = write_lines(
+        tmp_path / "broken.jsonl", ['{"messages": [{"role": "user"}]}', "not json", *training.read_text().splitlines()]
+    )
+    before = file_ids(client)
+    model = ("--model", TINY)
+    cases = [
+        (("--model", "no-such-model", "--training-file", training), "unknown model 'no-such-model': neither ftui's catalog nor "),
+        ((*model, "--training-file", tmp_path / "missing.jsonl"), "the training file "),
+        ((*model, "--training-file", training, "--suffix", "has space"), "The suffix may hold only letters"),
+        ((*model, "--training-file", training, "--beta", "0.1"), "beta applies only to DPO"),
+        ((*model, "--training-file", training, "--metadata", "novalue"), "ftui jobs create: argument --metadata: 'novalue' is not KEY=VALUE"),
+        ((*model, "--training-file", training, "--n-epochs", "0"), "ftui jobs create: argument --n-epochs: n_epochs must be a whole number from 1 to 50, or auto."),
+        (("--training-file", training), "ftui: no model: pass --model, or set model in the job file given with --from"),
+        (("--from", tmp_path / "nope.toml"), "ftui: "),
+    ]  # fmt: skip
+    for args, start in cases:
+        code, out, err = cli("jobs", "create", *args)
+        line = err.strip()
+        assert code == 2 and out == "" and "\n" not in line, (args, err)
+        assert line.startswith(start if start.startswith("ftui") else f"ftui: {start}"), (args, err)
+    (tmp_path / "job.toml").write_text(f'model = "{TINY}"\ntraining_file = "x.jsonl"\nn_epochs = 3\n')
+    code, out, err = cli("jobs", "create", "--from", tmp_path / "job.toml")
+    assert (
+        code == 2 and err.strip().startswith("ftui: ") and "unknown key 'n_epochs'" in err and "\n" not in err.strip()
+    )
+    code, out, err = cli("jobs", "create", *model, "--training-file", broken, *FAST)
+    progress, first, *findings = err.splitlines()
+    assert code == 1 and out == "" and progress == "ftui: Checking the data…", err
+    assert re.match(r"ftui: the data has \d errors, so nothing was uploaded; fix them \('ftui validate /", first), first
+    assert findings and all(line.startswith("  ") for line in findings)
+    assert file_ids(client) == before, "nothing was uploaded"
+
+
+def test_ctrl_c_while_checking_the_data_creates_nothing(
+    engine: EngineProcess, client: openai.OpenAI, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    use_engine(cli_env, tmp_path, engine)
+    training, _ = sample_head(tmp_path)
+    lines = training.read_text().splitlines()
+    big = write_lines(tmp_path / "big.jsonl", lines * 4000)
+    before = file_ids(client)
+    jobs_before = {job.id for job in client.fine_tuning.jobs.list(limit=100).data}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ftui", "jobs", "create", "--model", TINY, "--training-file", str(big), *FAST],
+        env=cli_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert first == "ftui: Checking the data…\n", first
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130 and out == ""
+    assert err == "ftui: interrupted; no job was created\n"
+    assert file_ids(client) == before
+    assert {job.id for job in client.fine_tuning.jobs.list(limit=100).data} == jobs_before
+
+
+# --- show and results -----------------------------------------------------------------------------------------------
+
+
+def test_show_a_finished_job(cli, finished_job) -> None:
+    code, out, err = cli("jobs", "show", finished_job.id)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == finished_job.id
+    text = "\n".join(lines)
+    assert "  status " in text and "succeeded" in lines[1]
+    assert "n_epochs 1" in text and "batch_size 4" in text and f"training file     {finished_job.training_file}" in text
+    assert "train loss" in text and "(best " in text and "token accuracy" in text
+    code, out, err = cli("jobs", "show", finished_job.id, "--json")
+    record = json.loads(out)
+    assert set(record) >= RECORD_KEYS and record["status"] == "succeeded"
+    assert record["hyperparameters"]["n_epochs"] == 1 and record["seed"] == 7
+    assert record["files"]["results"] == finished_job.result_files
+    metrics = record["metrics"]
+    assert metrics["step"] == metrics["total_steps"] and metrics["best_train_loss"] <= metrics["train_loss"]
+    assert 0 <= metrics["train_token_accuracy"] <= 1
+    assert isinstance(record["checkpoints"], list)
+    code, out, err = cli("jobs", "show", "ftjob-doesnotexist")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+
+
+def test_results_downloads_the_metrics_csv(cli, finished_job, tmp_path: Path) -> None:
+    target = tmp_path / "metrics.csv"
+    code, out, err = cli("jobs", "results", finished_job.id, "-o", target)
+    assert code == 0, err
+    assert out.startswith(f"Wrote {target} (") and finished_job.result_files[0] in out
+    content = target.read_text()
+    assert content.startswith("step,") and "train_loss" in content.splitlines()[0]
+    code, out, err = cli("jobs", "results", finished_job.id, "-o", target)
+    assert code == 2 and "already exists. Pass --force" in err and len(err.splitlines()) == 1
+    target.write_text("old")
+    code, out, err = cli("jobs", "results", finished_job.id, "-o", target, "--force")
+    assert code == 0 and target.read_text() == content
+    code, out, err = cli("jobs", "results", finished_job.id, cwd=tmp_path)
+    assert code == 0 and (tmp_path / f"{finished_job.id}.csv").read_text() == content
