@@ -15,7 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the SDK's types only: tracking a job needs no network code
+    from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 
 
 class JobStatus(StrEnum):
@@ -208,13 +211,15 @@ class JobTracker:
         self.training_file: str | None = None
         self.validation_file: str | None = None
         self.seed: int | None = None
+        self.suffix: str | None = None
+        self.result_files: list[str] = []
         self._event_ids: set[str] = set()
         self._points: dict[int, MetricPoint] = {}
         self._step_times: list[tuple[int, int]] = []  # (created_at, step) of metrics events, in arrival order
 
     # feeding
 
-    def add_events(self, events: Iterable[Any]) -> list[EventLine]:
+    def add_events(self, events: Iterable[FineTuningJobEvent | Mapping[str, Any]]) -> list[EventLine]:
         """Add a page of events (either order); returns the ones not seen before, oldest first."""
         lines = [event_line(event) for event in events]
         if len(lines) > 1 and lines[0].created_at > lines[-1].created_at:
@@ -245,7 +250,7 @@ class JobTracker:
         self._points[point.step] = point
         bisect.insort(self.metrics, point, key=lambda p: p.step)
 
-    def update_job(self, job: Any) -> None:
+    def update_job(self, job: FineTuningJob | Mapping[str, Any]) -> None:
         """Take the fields of a job object (SDK ``FineTuningJob`` or a dict)."""
         data = _as_dict(job)
         self.raw_status = data.get("status")
@@ -261,6 +266,8 @@ class JobTracker:
         self.training_file = data.get("training_file")
         self.validation_file = data.get("validation_file")
         self.seed = _whole(data.get("seed"))
+        self.suffix = data.get("user_provided_suffix") or None
+        self.result_files = [str(name) for name in data.get("result_files") or ()]
         method = data.get("method") or {}
         self.method = method.get("type") or self.method or "supervised"
         reported = (method.get(self.method) or {}).get("hyperparameters") or data.get("hyperparameters") or {}

@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import tzinfo
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
+from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
+from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,27 +18,28 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, ProgressBar, RichLog, Static, TabbedContent, TabPane
 
 from ftui.catalog import load_catalog
-from ftui.client import Backend, BackendError
+from ftui.client import Backend
 from ftui.jobs import (
     TERMINAL,
+    EventLine,
     JobStatus,
     JobTracker,
-    backoff_seconds,
     can_cancel,
     can_pause,
     can_resume,
     format_duration,
+    normalize_status,
 )
 from ftui.options import JobOptions
 from ftui.tui.base import FtuiScreen, show_text
-from ftui.tui.screens.jobs import field, format_time, reconnect_text, status_text
+from ftui.tui.poller import Poller, Reconnecting
 from ftui.tui.state import WizardState
 from ftui.tui.widgets.charts import MetricChart, accuracy_series, loss_series
+from ftui.tui.widgets.jobstatus import format_time, status_text
 
 LEVEL_STYLES: dict[str, tuple[str, str]] = {
     "info": ("·", ""),
     "warn": ("!", "yellow"),
-    "warning": ("!", "yellow"),
     "error": ("✗", "red"),
 }
 HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
@@ -55,82 +58,66 @@ CHECKPOINT_COLUMNS = (
 class Snapshot(NamedTuple):
     """What one poll brought back."""
 
-    job: Any
-    events: list[Any]
-    checkpoints: list[Any] | None
+    job: FineTuningJob
+    events: list[FineTuningJobEvent]
+    checkpoints: list[FineTuningJobCheckpoint] | None
     supports_pause: bool
 
 
-def hyperparameters_of(job: Any) -> dict[str, Any]:
-    """The resolved hyperparameters: under ``method.<type>`` (current API) or top-level (older jobs)."""
-    method = field(job, "method")
-    found: Any = None
-    if method is not None:
-        kind = field(method, "type")
-        section = field(method, str(kind)) if kind else None
-        found = field(section, "hyperparameters") if section is not None else None
-    found = found or field(job, "hyperparameters") or {}
-    values = {name: field(found, name) for name in HYPERPARAMETER_NAMES}
-    return {name: value for name, value in values.items() if value is not None}
+def _setting(value: object) -> str:
+    if value in ("auto", -1):
+        return "auto"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def details_text(job: Any) -> Text:
+def details_text(tracker: JobTracker) -> Text:
     """Settings, files and (when failed) the error, as aligned "name  value" lines."""
-    method = field(job, "method")
     rows: list[tuple[str, str]] = [
-        ("Job", str(field(job, "id", "—"))),
-        ("Base model", str(field(job, "model", "—"))),
-        ("Method", str(field(method, "type", "supervised")) if method is not None else "supervised"),
+        ("Job", tracker.job_id),
+        ("Base model", tracker.model or "—"),
+        ("Method", tracker.method or "supervised"),
     ]
-    for name, value in hyperparameters_of(job).items():
-        rows.append(
-            (name, "auto" if value in ("auto", -1) else f"{value:g}" if isinstance(value, float) else str(value))
-        )
+    hyperparameters = tracker.hyperparameters
+    rows += [(name, _setting(hyperparameters[name])) for name in HYPERPARAMETER_NAMES if name in hyperparameters]
     rows += [
-        ("seed", str(field(job, "seed", "—"))),
-        ("suffix", str(field(job, "user_provided_suffix", "—"))),
-        ("Fine-tuned model", str(field(job, "fine_tuned_model", "—"))),
-        ("Training file", str(field(job, "training_file", "—"))),
-        ("Validation file", str(field(job, "validation_file", "—"))),
-        ("Result files", ", ".join(field(job, "result_files", [])) or "—"),
+        ("seed", str(tracker.seed) if tracker.seed is not None else "—"),
+        ("suffix", tracker.suffix or "—"),
+        ("Fine-tuned model", tracker.fine_tuned_model or "—"),
+        ("Training file", tracker.training_file or "—"),
+        ("Validation file", tracker.validation_file or "—"),
+        ("Result files", ", ".join(tracker.result_files) or "—"),
     ]
     text = Text()
     for name, value in rows:
         text.append(f"{name:<18}", style="bold")
         text.append(f"{value}\n")
-    error = field(job, "error")
-    if error and (field(error, "message") or field(error, "code")):
+    if tracker.error:
         text.append("\n✗ Error\n", style="bold red")
         for name in ("code", "message", "param"):
-            if field(error, name):
+            if tracker.error.get(name):
                 text.append(f"{name:<18}", style="bold")
-                text.append(f"{field(error, name)}\n")
+                text.append(f"{tracker.error[name]}\n")
     return text
 
 
-def event_line(event: Any, tz: tzinfo | None) -> Text:
-    level = str(field(event, "level", "info"))
-    symbol, style = LEVEL_STYLES.get(level, ("·", ""))
-    stamp = format_time(field(event, "created_at"), tz)[-5:]
+def event_line(event: EventLine, tz: tzinfo | None) -> Text:
+    symbol, style = LEVEL_STYLES.get(event.level, ("·", ""))
+    stamp = format_time(event.created_at, tz)[-5:]
     line = Text(f"{stamp} {symbol} ", style=style if style else "dim")
-    line.append(str(field(event, "message", "")), style=style)
+    line.append(event.message, style=style)
     return line
 
 
-def _metric(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, int | float) else "—"
-
-
-def _has_metrics(events: Sequence[Any]) -> bool:
-    return any(field(event, "type") == "metrics" for event in events)
+def _metric(value: float | None) -> str:
+    return f"{value:.3f}" if value is not None else "—"
 
 
 class ConfirmCancel(ModalScreen[bool]):
     """Asks before cancelling: a cancelled job cannot be resumed."""
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("y", "answer(True)", "Cancel the job"),
-        Binding("n,escape", "answer(False)", "Keep it"),
+        Binding("y", "answer(True)", "Cancel the job", id="confirm_cancel.yes", tooltip="Stop training for good"),
+        Binding("n,escape", "answer(False)", "Keep it", id="confirm_cancel.no", tooltip="Leave the job running"),
     ]
 
     def __init__(self, job_id: str) -> None:
@@ -180,12 +167,12 @@ by itself. A bell rings when the job ends (turn it off in the settings).
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("c", "cancel_job", "Cancel job"),
-        Binding("p", "pause_job", "Pause"),
-        Binding("r", "resume_job", "Resume"),
-        Binding("k", "clone", "Clone"),
-        Binding("t", "playground", "Playground"),
-        Binding("escape", "back", "Back"),
+        Binding("c", "cancel_job", "Cancel job", id="dashboard.cancel", tooltip="Stop the job (asks first)"),
+        Binding("p", "pause_job", "Pause", id="dashboard.pause", tooltip="Pause training; a checkpoint is saved"),
+        Binding("r", "resume_job", "Resume", id="dashboard.resume", tooltip="Continue a paused job"),
+        Binding("k", "clone", "Clone", id="dashboard.clone", tooltip="A new wizard run with this job's settings"),
+        Binding("t", "playground", "Playground", id="dashboard.playground", tooltip="Chat with the fine-tuned model"),
+        Binding("escape", "back", "Back", id="dashboard.back", tooltip="Back to the jobs list"),
     ]
 
     # Time zone for event times (None: this computer's) and the clock for the ETA; tests fix both.
@@ -196,24 +183,33 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         super().__init__()
         self.job_id = job_id
         self.tracker = JobTracker(job_id)
-        self.job: Any = None
+        self.job: FineTuningJob | None = None
         self.supports_pause = False
-        self.checkpoints: list[Any] = []
-        self.failures = 0
+        self.checkpoints: list[FineTuningJobCheckpoint] = []
         self.finished = False
         self.bell_rung = False
         self._last_status: JobStatus | None = None
-        self._loading = False
-        self._again = False
-        self._timer = None
-        self._shown_events: set[str] = set()
         self._seen_end = False
-        # Polls that arrive while another screen is on top only update the tracker; the widgets catch up when
-        # this screen is shown again, so a dialog or help page over the dashboard stays quick.
-        self._unshown_events: list[Any] = []
+        # Polls that arrive while a dialog is over the dashboard only update the tracker; the widgets catch up when
+        # this screen is the active one again, so the dialog stays quick.
+        self._unshown_events: list[EventLine] = []
         self._checkpoints_stale = False
         self._checkpoints_asked_at: float | None = None
         self._shown_actions: tuple[object, ...] | None = None
+        self.poller: Poller[Snapshot] = Poller(
+            self,
+            self._request,
+            done=self._fetched,
+            failed=self._fetch_failed,
+            # The first answer that shows the job ended gets one more fetch soon (its last events and checkpoints).
+            interval=lambda: 0.5 if self.tracker.status in TERMINAL else float(self.ftui.settings.poll_seconds),
+            group="dashboard-poll",
+        )
+
+    @property
+    def failures(self) -> int:
+        """Polls in a row the backend did not answer."""
+        return self.poller.failures
 
     # -- layout -------------------------------------------------------------------------------------------------
 
@@ -268,20 +264,18 @@ by itself. A bell rings when the job ends (turn it off in the settings).
     def on_mount(self) -> None:
         self.query_one("#dash-banner").display = False
         self._update_actions()
-        self.poll_now()
+        self.poller.start()
 
     def on_unmount(self) -> None:
-        self._stop_timer()
+        self.poller.stop()
 
-    # -- polling: one fetch in flight at most; the next one is armed when it returns ---------------------------
+    # -- polling: the job, the events not seen yet, and the checkpoints when they may have changed ---------------
 
     def poll_now(self) -> None:
         """Fetch now, or right after the fetch in flight."""
-        if self._loading:
-            self._again = True
-            return
-        self._stop_timer()
-        self._loading = True
+        self.poller.poll_now()
+
+    def _request(self) -> Callable[[Backend], Snapshot]:
         job_id, after = self.job_id, self.tracker.last_event_id
         need_checkpoints = not self.checkpoints or not self.finished
         asked_at, last_status = self._checkpoints_asked_at, self._last_status
@@ -289,33 +283,19 @@ by itself. A bell rings when the job ends (turn it off in the settings).
 
         def fetch(backend: Backend) -> Snapshot:
             job = backend.retrieve_job(job_id)
-            events = list(backend.job_events_after(job_id, after))
-            status = str(field(job, "status", ""))
+            events = backend.job_events_after(job_id, after)
+            status = normalize_status(job.status)
             # A pause saves a checkpoint too, and an ended job has all of its own.
-            moved_on = last_status is None or status != last_status or status in {str(state) for state in TERMINAL}
+            moved_on = last_status is None or status != last_status or status in TERMINAL
+            has_metrics = any(event.type == "metrics" for event in events)
             checkpoints = None
-            if need_checkpoints and (moved_on or (checkpoints_due and (_has_metrics(events) or after is None))):
-                checkpoints = list(backend.job_checkpoints(job_id))
+            if need_checkpoints and (moved_on or (checkpoints_due and (has_metrics or after is None))):
+                checkpoints = backend.job_checkpoints(job_id)
             return Snapshot(job, events, checkpoints, backend.supports_pause)
 
-        self.call_backend(fetch, done=self._fetched, failed=self._fetch_failed, group="dashboard-poll")
-
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-
-    def _rearm(self, delay: float) -> None:
-        self._loading = False
-        self._stop_timer()
-        if self._again:
-            self._again = False
-            self.poll_now()
-        elif not self.finished:
-            self._timer = self.set_timer(delay, self.poll_now)
+        return fetch
 
     def _fetched(self, snapshot: Snapshot) -> None:
-        self.failures = 0
         self.query_one("#dash-banner").display = False
         self.job = snapshot.job
         self.supports_pause = snapshot.supports_pause
@@ -330,13 +310,14 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         ended = status in TERMINAL
         self._ring_if_ended(status)
         self._last_status = status
-        if self.is_current:
+        if self.poller.on_view:
             self._show_all()
         # The first answer that shows the job ended gets one more fetch (the last events and checkpoints); then
         # polling stops.
         self.finished = ended and self._seen_end
         self._seen_end = ended
-        self._rearm(0.5 if ended else float(self.ftui.settings.poll_seconds))
+        if self.finished:
+            self.poller.stop()
 
     def on_screen_resume(self) -> None:
         if self.job is not None:
@@ -350,16 +331,13 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         self._show_events(events)
         self._show_status()
         self._show_charts()
-        show_text(self.query_one("#dash-details", Static), details_text(self.job))
+        show_text(self.query_one("#dash-details", Static), details_text(self.tracker))
         self._update_actions()
 
-    def _fetch_failed(self, error: BackendError) -> None:
-        self.failures += 1
-        delay = backoff_seconds(self.failures)
+    def _fetch_failed(self, reconnecting: Reconnecting) -> None:
         banner = self.query_one("#dash-banner", Static)
-        banner.update(reconnect_text(self.failures, delay, error))
+        banner.update(reconnecting.text())
         banner.display = True
-        self._rearm(delay)
 
     def _ring_if_ended(self, status: JobStatus) -> None:
         previous = self._last_status
@@ -374,7 +352,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
     def _show_status(self) -> None:
         tracker = self.tracker
         status = status_text(tracker.status)
-        tokens = field(self.job, "trained_tokens")
+        tokens = tracker.trained_tokens
         if tokens:
             status.append(f"  ·  {tokens:,} tokens trained", style="")
         show_text(self.query_one("#dash-status", Static), status)
@@ -398,13 +376,9 @@ by itself. A bell rings when the job ends (turn it off in the settings).
                 parts.append(f"ETA {format_duration(eta)}")
         return "  ".join(parts)
 
-    def _show_events(self, events: Sequence[Any]) -> None:
+    def _show_events(self, events: Sequence[EventLine]) -> None:
         log = self.query_one("#dash-events", RichLog)
         for event in events:
-            event_id = str(field(event, "id", ""))
-            if event_id and event_id in self._shown_events:
-                continue
-            self._shown_events.add(event_id)
             log.write(event_line(event, self.timezone))
 
     def _show_charts(self) -> None:
@@ -414,19 +388,19 @@ by itself. A bell rings when the job ends (turn it off in the settings).
 
     def _show_checkpoints(self) -> None:
         table = self.query_one("#dash-checkpoints", DataTable)
-        ordered = sorted(self.checkpoints, key=lambda item: field(item, "step_number", 0))
+        ordered = sorted(self.checkpoints, key=lambda item: item.step_number)
         with self.app.batch_update():
             table.clear()
             for item in ordered:
-                metrics = field(item, "metrics", {})
+                metrics = item.metrics
                 table.add_row(
-                    str(field(item, "step_number", "—")),
-                    str(field(item, "fine_tuned_model_checkpoint", "—")),
-                    _metric(field(metrics, "train_loss")),
-                    _metric(field(metrics, "valid_loss")),
-                    _metric(field(metrics, "full_valid_loss")),
-                    _metric(field(metrics, "full_valid_mean_token_accuracy")),
-                    key=str(field(item, "id", field(item, "step_number"))),
+                    str(item.step_number),
+                    item.fine_tuned_model_checkpoint or "—",
+                    _metric(metrics.train_loss),
+                    _metric(metrics.valid_loss),
+                    _metric(metrics.full_valid_loss),
+                    _metric(metrics.full_valid_mean_token_accuracy),
+                    key=item.id or str(item.step_number),
                 )
         count = len(ordered)
         self.query_one("#dash-checkpoints-state", Static).update(
@@ -439,7 +413,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         return self.tracker.status if self.job is not None else None
 
     def _playground_ready(self) -> bool:
-        return self._status() == JobStatus.SUCCEEDED and bool(field(self.job, "fine_tuned_model"))
+        return self._status() == JobStatus.SUCCEEDED and bool(self.tracker.fine_tuned_model)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         status = self._status()
@@ -500,7 +474,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
     def action_resume_job(self) -> None:
         self._control("Resuming", lambda backend: backend.resume_job(self.job_id))
 
-    def _control(self, doing: str, call: Callable[[Backend], Any]) -> None:
+    def _control(self, doing: str, call: Callable[[Backend], object]) -> None:
         self.notify(f"{doing} {self.job_id}…")
         self.finished = self._seen_end = False
         self.call_backend(call, done=lambda _: self.poll_now(), group="dashboard-control")
@@ -514,7 +488,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
     def action_playground(self) -> None:
         if not self._playground_ready():
             return
-        model, base = str(field(self.job, "fine_tuned_model")), str(field(self.job, "model"))
+        model, base = str(self.tracker.fine_tuned_model), str(self.tracker.model)
         wizard = self.ftui.wizard
         path = wizard.training.path if wizard.training is not None and wizard.model == base else None
         self.ftui.open_playground(model, base, training_path=path)

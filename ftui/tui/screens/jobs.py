@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime, tzinfo
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from datetime import tzinfo
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding
@@ -13,58 +13,23 @@ from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
 from textual.widgets.data_table import RowKey
 
-from ftui.client import BackendError
-from ftui.jobs import STATUS_LABELS, JobStatus, backoff_seconds, normalize_status
+from ftui.jobs import JobStatus, normalize_status
 from ftui.tui.base import FtuiScreen, show_text
+from ftui.tui.poller import Poller, Reconnecting
+from ftui.tui.widgets.jobstatus import format_time, status_text
+
+if TYPE_CHECKING:
+    from openai.types.fine_tuning import FineTuningJob
+
+    from ftui.client import Backend
 
 JOBS_PER_PAGE = 50
 
-# Symbols carry the state where colour does not (NO_COLOR, monochrome terminals).
-STATUS_SYMBOLS: dict[str, tuple[str, str]] = {
-    "validating": ("…", "cyan"),
-    "unknown": ("?", ""),
-    "queued": ("…", "cyan"),
-    "running": ("●", "yellow"),
-    "pausing": ("‖", "yellow"),
-    "paused": ("‖", "yellow"),
-    "resuming": ("●", "yellow"),
-    "succeeded": ("✓", "green"),
-    "failed": ("✗", "red"),
-    "cancelled": ("⊘", "magenta"),
-}
 
-
-def field(item: Any, name: str, default: Any = None) -> Any:
-    """A field of an API object, whether the client hands back a dict or a typed object."""
-    value = item.get(name, default) if isinstance(item, Mapping) else getattr(item, name, default)
-    return default if value is None else value
-
-
-def status_text(status: JobStatus | str) -> Text:
-    """The status as "<symbol> <label>", coloured as well where colour is available."""
-    key = str(getattr(status, "value", status))
-    symbol, colour = STATUS_SYMBOLS.get(key, ("●", ""))
-    label = STATUS_LABELS.get(status, key.replace("_", " ")) if isinstance(status, JobStatus) else key
-    return Text(f"{symbol} {label}", style=colour)
-
-
-def format_time(timestamp: float | None, tz: tzinfo | None = None) -> str:
-    """A Unix time as "YYYY-MM-DD HH:MM" in ``tz`` (None: this computer's local time)."""
-    if not timestamp:
-        return "—"
-    return datetime.fromtimestamp(timestamp, tz).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-
-
-def reconnect_text(attempt: int, delay: float, error: BackendError) -> str:
-    return f"! Reconnecting in {delay:.0f} s… (attempt {attempt}) — {error.message}"
-
-
-def progress_cell(job: Any) -> str:
-    status = str(normalize_status(field(job, "status", "")))
-    tokens = field(job, "trained_tokens")
-    if status.endswith("succeeded"):
+def progress_cell(job: FineTuningJob) -> str:
+    if normalize_status(job.status) is JobStatus.SUCCEEDED:
         return "✓ 100 %"
-    return f"{tokens:,} tok" if tokens else "—"
+    return f"{job.trained_tokens:,} tok" if job.trained_tokens else "—"
 
 
 # Most telling first: an 80-column terminal shows status, id and progress without scrolling.
@@ -79,7 +44,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 class JobsTable(DataTable):
-    BINDINGS: ClassVar[list[Binding]] = [Binding("enter", "select_cursor", "Open job")]
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("enter", "select_cursor", "Open job", id="jobs.open", tooltip="The highlighted job's dashboard")
+    ]
 
 
 class JobsScreen(FtuiScreen):
@@ -100,9 +67,9 @@ the list recovers by itself once the backend answers again.
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("n", "new_fine_tune", "New fine-tune"),
-        Binding("ctrl+r", "refresh", "Refresh"),
-        Binding("escape", "back", "Back"),
+        Binding("n", "new_fine_tune", "New fine-tune", id="jobs.new", tooltip="Start a new wizard run"),
+        Binding("ctrl+r", "refresh", "Refresh", id="jobs.refresh", tooltip="Ask the backend for the jobs now"),
+        Binding("escape", "back", "Back", id="jobs.back", tooltip="Back to the wizard"),
     ]
 
     # Time zone for the Created column; None is this computer's. Tests fix it.
@@ -110,12 +77,22 @@ the list recovers by itself once the backend answers again.
 
     def __init__(self) -> None:
         super().__init__()
-        self.jobs: dict[str, Any] = {}
-        self.failures = 0
-        self._cells: dict[str, tuple[Any, ...]] = {}
-        self._loading = False
-        self._timer = None
+        self.jobs: dict[str, FineTuningJob] = {}
+        self._cells: dict[str, tuple[Text | str, ...]] = {}
         self._loaded_once = False
+        self.poller: Poller[list[FineTuningJob]] = Poller(
+            self,
+            self._request,
+            done=self._loaded,
+            failed=self._load_failed,
+            interval=lambda: float(self.ftui.settings.poll_seconds),
+            group="jobs-list",
+        )
+
+    @property
+    def failures(self) -> int:
+        """Polls in a row the backend did not answer."""
+        return self.poller.failures
 
     def compose_body(self) -> Sequence[Widget]:
         table = JobsTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
@@ -137,72 +114,50 @@ the list recovers by itself once the backend answers again.
             )
         ]
 
-    # -- polling: one request at a time, re-armed after each answer ---------------------------------------------
+    # -- polling: while the list is on screen ----------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.poller.start()
 
     def on_screen_resume(self) -> None:
         self.query_one(JobsTable).focus()
-        self.action_refresh()
-
-    def on_screen_suspend(self) -> None:
-        self._stop_timer()
 
     def action_refresh(self) -> None:
-        if self._loading:
-            return
-        self._stop_timer()
-        self._loading = True
-        self.call_backend(
-            lambda backend: backend.list_jobs(JOBS_PER_PAGE),
-            done=self._loaded,
-            failed=self._load_failed,
-            group="jobs-list",
-        )
+        self.poller.poll_now()
 
-    def _stop_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
+    @staticmethod
+    def _request() -> Callable[[Backend], list[FineTuningJob]]:
+        return lambda backend: backend.list_jobs(JOBS_PER_PAGE)
 
-    def _arm(self, delay: float) -> None:
-        self._stop_timer()
-        if self.is_current:
-            self._timer = self.set_timer(delay, self.action_refresh)
-
-    def _loaded(self, jobs: Sequence[Any]) -> None:
-        self._loading = False
-        self.failures = 0
+    def _loaded(self, jobs: list[FineTuningJob]) -> None:
         self._loaded_once = True
-        show_text(self.query_one("#jobs-banner", Static), "")
-        self.query_one("#jobs-banner").display = False
-        self.show_jobs(list(jobs))
-        self._arm(float(self.ftui.settings.poll_seconds))
-
-    def _load_failed(self, error: BackendError) -> None:
-        self._loading = False
-        self.failures += 1
-        delay = backoff_seconds(self.failures)
         banner = self.query_one("#jobs-banner", Static)
-        banner.update(reconnect_text(self.failures, delay, error))
+        show_text(banner, "")
+        banner.display = False
+        self.show_jobs(jobs)
+
+    def _load_failed(self, reconnecting: Reconnecting) -> None:
+        banner = self.query_one("#jobs-banner", Static)
+        banner.update(reconnecting.text())
         banner.display = True
         if not self._loaded_once:
-            self.query_one("#jobs-state", Static).update(error.hint or "The backend did not answer.")
-        self._arm(delay)
+            self.query_one("#jobs-state", Static).update(reconnecting.error.hint or "The backend did not answer.")
 
     # -- the table, updated in place by job id ------------------------------------------------------------------
 
-    def row_cells(self, job: Any) -> tuple[Any, ...]:
+    def row_cells(self, job: FineTuningJob) -> tuple[Text | str, ...]:
         return (
-            status_text(normalize_status(field(job, "status", ""))),
-            field(job, "id", "?"),
+            status_text(normalize_status(job.status)),
+            job.id or "?",
             progress_cell(job),
-            format_time(field(job, "created_at"), self.timezone),
-            field(job, "model", "—"),
-            field(job, "fine_tuned_model", "—"),
+            format_time(job.created_at, self.timezone),
+            job.model or "—",
+            job.fine_tuned_model or "—",
         )
 
-    def show_jobs(self, jobs: list[Any]) -> None:
+    def show_jobs(self, jobs: list[FineTuningJob]) -> None:
         table = self.query_one(JobsTable)
-        incoming = {str(field(job, "id")): job for job in jobs}
+        incoming = {str(job.id): job for job in jobs}
         added = False
         with self.app.batch_update():
             for job_id in [key for key in self._cells if key not in incoming]:
