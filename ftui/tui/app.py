@@ -39,13 +39,33 @@ class FtuiApp(App[None]):
     TITLE = "ftui"
     SUB_TITLE = "fine-tuning wizard"
 
+    # F1 help lists these, in this order, with their tooltips; the command palette shows the tooltips too.
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("f1", "help", "Help", id="help"),
+        Binding("f1", "help", "Help", id="help", tooltip="What this screen is for, and its keys"),
+        # Textual's own palette key, declared here so that help lists it; the description is the footer's label.
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "palette",
+            id="command_palette",
+            tooltip="Every action, searchable",
+            show=False,
+            priority=True,
+        ),
         # Shown in F1 help and the command palette; the footer keeps its room for the screen's own keys.
-        Binding("f2", "profiles", "Profiles", id="profiles", show=False),
-        Binding("f3", "jobs", "Jobs", id="jobs"),
-        Binding("f4", "new_run", "New fine-tune", id="new_run", show=False),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
+        Binding(
+            "f2", "profiles", "Profiles", id="profiles", tooltip="Backend profiles: add, edit or switch", show=False
+        ),
+        Binding("f3", "jobs", "Jobs", id="jobs", tooltip="Every fine-tuning job on the active backend"),
+        Binding(
+            "f4",
+            "new_run",
+            "New fine-tune",
+            id="new_run",
+            tooltip="Start a new fine-tune at the model step",
+            show=False,
+        ),
+        Binding("ctrl+q", "quit", "Quit", id="quit", tooltip="Quit ftui", priority=True, show=False),
     ]
 
     def __init__(self, *, settings_path: Path | None = None, start_local: bool = True) -> None:
@@ -140,13 +160,15 @@ class FtuiApp(App[None]):
             self.action_profiles()
 
     def action_help(self) -> None:
-        from ftui.tui.screens.help import HelpScreen, bindings_table
+        from ftui.tui.screens.help import HelpScreen, global_keys, screen_keys
 
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return
         title = _help_title(screen)
-        self.push_screen(HelpScreen(title, getattr(screen, "HELP", ""), bindings_table(screen)))
+        self.push_screen(
+            HelpScreen(title, getattr(screen, "HELP", ""), screen_keys(screen), global_keys(self.BINDINGS))
+        )
 
     def action_profiles(self) -> None:
         from ftui.tui.screens.setup import SetupScreen

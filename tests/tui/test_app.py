@@ -14,7 +14,7 @@ from textual.widgets import Input
 
 from ftui.tui.app import FtuiApp, make_app
 from ftui.tui.screens.catalog import CatalogScreen
-from ftui.tui.screens.help import HelpScreen
+from ftui.tui.screens.help import HelpScreen, key_label
 
 
 def run(app: FtuiApp, scenario: Callable[[Pilot], Awaitable[None]], size: tuple[int, int] = (80, 24)) -> None:
@@ -38,6 +38,10 @@ def test_f1_shows_help_for_the_current_screen_with_its_keys(app: FtuiApp) -> Non
         assert "base model" in text
         assert "| `Ctrl+N` | Continue |" in text or "Continue" in text
         assert "Ctrl+P" in text
+        # The keys that work everywhere come from the app's bindings, each with its tooltip, listed once.
+        for binding in FtuiApp.BINDINGS:
+            assert f"| `{key_label(binding.key)}` | {binding.tooltip} |" in text
+        assert text.count("`F3`") == 1
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(pilot.app.screen, CatalogScreen)

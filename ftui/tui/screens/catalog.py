@@ -52,10 +52,14 @@ class CatalogScreen(FtuiScreen):
     HELP_TITLE = "Choose a base model"
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("ctrl+n", "continue", "Continue", tooltip="Continue with the highlighted model"),
-        Binding("slash", "search", "Search", tooltip="Type to filter the models"),
-        Binding("ctrl+t", "task_filter", "Task filter", tooltip="Choose the fine-tuning task"),
-        Binding("f5", "refresh", "Refresh", tooltip="Ask the backend again which models it offers"),
+        Binding("ctrl+n", "continue", "Continue", id="catalog.continue", tooltip="Continue with the highlighted model"),
+        Binding("slash", "search", "Search", id="catalog.search", tooltip="Type to filter the models"),
+        Binding(
+            "ctrl+t", "task_filter", "Task filter", id="catalog.task_filter", tooltip="Choose the fine-tuning task"
+        ),
+        Binding(
+            "f5", "refresh", "Refresh", id="catalog.refresh", tooltip="Ask the backend again which models it offers"
+        ),
     ]
 
     def __init__(self) -> None:

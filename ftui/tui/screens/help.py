@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -12,33 +13,45 @@ from textual.widgets import Static
 
 from ftui.tui.widgets.mdtext import MarkdownText
 
-GLOBAL_HELP = """\
-**Everywhere**: `F1` this help · `Ctrl+P` every action, searchable · `F2` backend profiles · `F3` jobs ·
-`F4` start a new fine-tune · `Esc` back · `Ctrl+Q` quit. The mouse works too.
-"""
+
+def key_label(key: str) -> str:
+    """``ctrl+p`` as ``Ctrl+P``, ``f1`` as ``F1``; a single key alone stays as typed (``k``, ``?``); ``n,escape`` as
+    ``n/Escape``."""
+    if "," in key:
+        return "/".join(key_label(one.strip()) for one in key.split(","))
+    parts = key.split("+")
+    if len(parts) == 1:
+        return key if len(key) == 1 else key.capitalize()
+    return "+".join(part.capitalize() if len(part) > 1 else part.upper() for part in parts)
 
 
-def _key_label(key: str) -> str:
-    return "+".join(part.capitalize() if len(part) > 1 else part for part in key.split("+"))
-
-
-def bindings_table(screen: Screen) -> str:
-    rows = ["| key | action |", "| --- | --- |"]
+def bindings_table(bindings: Iterable[Binding], *, header: str = "action", use_tooltips: bool = False) -> str:
+    """A Markdown table of the keys and what they do (the tooltip, or the description); one row per description."""
+    rows = [f"| key | {header} |", "| --- | --- |"]
     seen: set[str] = set()
-    for active in screen.active_bindings.values():
-        binding = active.binding
-        label = binding.description or binding.action
-        if not binding.description or label in seen:
+    for binding in bindings:
+        if not binding.description or binding.system or binding.description in seen:
             continue
-        seen.add(label)
-        keys = binding.key_display or _key_label(binding.key)
-        rows.append(f"| `{keys}` | {label} |")
+        seen.add(binding.description)
+        keys = binding.key_display or key_label(binding.key)
+        rows.append(f"| `{keys}` | {binding.tooltip if use_tooltips and binding.tooltip else binding.description} |")
     return "\n".join(rows) if len(rows) > 2 else ""
+
+
+def screen_keys(screen: Screen[object]) -> str:
+    """The keys of ``screen`` and its widgets that answer now; the app's own keys are listed apart."""
+    return bindings_table(active.binding for active in screen.active_bindings.values() if active.node is not screen.app)
+
+
+def global_keys(bindings: Iterable[Binding]) -> str:
+    """The app's keys, which work on every screen, each with its tooltip."""
+    table = bindings_table(bindings, header="everywhere", use_tooltips=True)
+    return f"{table}\n\nThe mouse works too." if table else ""
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape,f1,q", "dismiss", "Close help"),
+        Binding("escape,f1,q", "dismiss", "Close help", id="help.close", tooltip="Back to the screen below"),
     ]
 
     # Opaque, unlike a dimmed dialog: a translucent backdrop re-renders the whole screen below (a job's charts and
@@ -51,15 +64,17 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen #help-close { color: $text-muted; dock: bottom; height: 1; }
     """
 
-    def __init__(self, title: str, body: str, keys: str) -> None:
+    def __init__(self, title: str, body: str, keys: str, everywhere: str = "") -> None:
         super().__init__()
         self.help_title = title
         self.body = body
         self.keys = keys
+        self.everywhere = everywhere
 
     @property
     def source(self) -> str:
-        return f"# {self.help_title}\n\n{self.body}\n\n{self.keys}\n\n{GLOBAL_HELP}"
+        parts = [f"# {self.help_title}", self.body, self.keys, self.everywhere]
+        return "\n\n".join(part.strip("\n") for part in parts if part)
 
     def compose(self) -> ComposeResult:
         # One rich renderable rather than Textual's Markdown widget (a widget per block): F1 opens at once.

@@ -104,9 +104,13 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
 """
 
     BINDINGS: ClassVar[list[Binding]] = [
-        Binding("ctrl+n", "continue", "Continue", tooltip="Store these options and review the job"),
-        Binding("escape", "back", "Back", tooltip="Back to the data step (valid values are kept)"),
-        Binding("ctrl+r", "reset", "Reset to auto", tooltip="Hyperparameters and seed back to auto"),
+        Binding(
+            "ctrl+n", "continue", "Continue", id="options.continue", tooltip="Store these options and review the job"
+        ),
+        Binding("escape", "back", "Back", id="options.back", tooltip="Back to the data step (valid values are kept)"),
+        Binding(
+            "ctrl+r", "reset", "Reset to auto", id="options.reset", tooltip="Hyperparameters and seed back to auto"
+        ),
     ]
 
     def __init__(self) -> None:
