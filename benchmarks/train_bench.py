@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from ftui.dataset.fixes import sample_files  # noqa: E402
 from ftui.engine.models import SMOLLM2_ID, base_learning_rate, ensure_smollm2, quiet_transformers  # noqa: E402
-from ftui.engine.training import TrainConfig, encode_example, read_examples, train, usable_cores  # noqa: E402
+from ftui.engine.training import TrainConfig, train, usable_cores  # noqa: E402
+from ftui.engine.training.data import encode_example, read_examples  # noqa: E402
 
 BATCH_SIZE = 4
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}

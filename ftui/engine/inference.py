@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ftui.engine.training import message_text
+from ftui.engine.chat import message_text, render
 
 FinishReason = Literal["stop", "length"]
 CACHE_SIZE = 2
@@ -137,7 +137,7 @@ class ChatModel:
 
     def prompt_ids(self, messages: Sequence[dict[str, Any]]) -> list[int]:
         plain = [{"role": str(m.get("role", "user")), "content": message_text(m.get("content"))} for m in messages]
-        text = self.tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+        text = render(self.tokenizer, plain, generation_prompt=True)
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _new_cache(self) -> Any:

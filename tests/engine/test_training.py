@@ -11,22 +11,16 @@ import pytest
 
 from ftui.engine import models
 from ftui.engine.training import (
-    IGNORE_INDEX,
     CheckpointEvent,
     MessageEvent,
     MetricsEvent,
     ProgressEvent,
     TrainConfig,
     TrainingError,
-    _collate,
-    _Encoded,
-    _LossModel,
-    _shift,
-    encode_example,
-    epoch_batches,
-    read_examples,
     train,
 )
+from ftui.engine.training.data import IGNORE_INDEX, Encoded, encode_example, epoch_batches, read_examples, shift_labels
+from ftui.engine.training.model import LossModel, collate
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing.*:FutureWarning")
 
@@ -124,7 +118,7 @@ def test_all_turns_weight_zero_trains_nothing_and_no_system_prompt_gets_the_defa
     input_ids, labels = encode_example(tokenizer, messages, 2048)
     assert input_ids == template_ids(tokenizer, messages)
     assert set(labels) == {IGNORE_INDEX}
-    assert _shift(input_ids, labels) is None
+    assert shift_labels(input_ids, labels) is None
 
 
 def test_templates_that_rewrite_earlier_turns_fall_back_to_searching_the_replies(tokenizer) -> None:
@@ -157,7 +151,7 @@ def test_content_parts_and_truncation(tokenizer) -> None:
 
 def test_shifted_example_stops_at_the_last_trained_token(tokenizer) -> None:
     ids, labels = encode_example(tokenizer, chat_rows(1)[0]["messages"], 2048)
-    encoded = _shift(ids, labels)
+    encoded = shift_labels(ids, labels)
     assert encoded is not None
     last = max(i for i, label in enumerate(labels) if label != IGNORE_INDEX)
     assert encoded.input_ids == ids[:last]
@@ -215,16 +209,16 @@ def test_shared_prefix_batches_give_the_same_loss_and_gradients(tiny_dir: Path, 
     for parameter in model.parameters():  # LoRA B starts at zero; make the adapter matter
         if parameter.requires_grad:
             torch.nn.init.normal_(parameter, std=0.05)
-    examples: list[_Encoded] = []
+    examples: list[Encoded] = []
     for row in chat_rows(4):
-        encoded = _shift(*encode_example(tokenizer, row["messages"], 2048))
+        encoded = shift_labels(*encode_example(tokenizer, row["messages"], 2048))
         assert encoded is not None
         examples.append(encoded)
-    loss_model = _LossModel(model, share_prefix=True)
+    loss_model = LossModel(model, share_prefix=True)
     assert loss_model.share_prefix
     results = []
     for share in (False, True):
-        batch = _collate(examples, 0, share_prefix=share)
+        batch = collate(examples, 0, share_prefix=share)
         assert (batch.prefix is not None) == share
         loss, correct = loss_model(batch)
         loss.backward()
@@ -243,7 +237,7 @@ def test_fused_head_loss_matches_cross_entropy() -> None:
     import torch
     import torch.nn.functional as F
 
-    from ftui.engine import training
+    from ftui.engine.training import model as training_model
 
     torch.manual_seed(0)
     weight = torch.randn(3000, 32) * 0.5
@@ -253,12 +247,12 @@ def test_fused_head_loss_matches_cross_entropy() -> None:
     expected = F.cross_entropy(logits, targets)
     expected.backward()
     expected_grad, hidden.grad = hidden.grad, None
-    original = training.HEAD_CHUNK_BYTES
-    training.HEAD_CHUNK_BYTES = 100 * 3000 * 4  # 100 rows per chunk: several chunks and a ragged last one
+    original = training_model.HEAD_CHUNK_BYTES
+    training_model.HEAD_CHUNK_BYTES = 100 * 3000 * 4  # 100 rows per chunk: several chunks and a ragged last one
     try:
-        loss, correct = training.head_cross_entropy(hidden, weight, targets)
+        loss, correct = training_model.head_cross_entropy(hidden, weight, targets)
     finally:
-        training.HEAD_CHUNK_BYTES = original
+        training_model.HEAD_CHUNK_BYTES = original
     loss.backward()
     assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-6)
     assert int(correct) == int((logits.argmax(-1) == targets).sum())
@@ -361,7 +355,7 @@ def test_trained_tokens_count_every_example_each_epoch(tiny_dir: Path, tmp_path:
     outcome = train(make_config(tiny_dir, tmp_path, n_epochs=2), Recorder())
     per_epoch = 0
     for row in chat_rows(8):
-        encoded = _shift(*encode_example(tokenizer, row["messages"], 2048))
+        encoded = shift_labels(*encode_example(tokenizer, row["messages"], 2048))
         assert encoded is not None
         per_epoch += encoded.length
     assert outcome.trained_tokens == 2 * per_epoch
