@@ -392,15 +392,19 @@ def main() -> int:
 
     import tiktoken
 
-    from ftui.dataset.tokens import load_counter, tiktoken_cache_dir
+    from ftui.dataset.tokens import install_tiktoken_file, load_counter
 
-    load_counter("tiktoken:o200k_base")  # puts the verified BPE file in tiktoken's cache, so this loads offline
-    os.environ["TIKTOKEN_CACHE_DIR"] = str(tiktoken_cache_dir())
+    # The verified BPE file goes into tiktoken's cache, so the reference's tiktoken loads offline.
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(install_tiktoken_file("o200k_base"))
     encoding = tiktoken.get_encoding("o200k_base")
+    counter = load_counter("tiktoken:o200k_base")
 
     path = generate(DATA / f"chat-{examples}.jsonl", examples)
     size_mb = path.stat().st_size / 1e6
-    print(f"data: {path.name}, {examples:,} examples, {size_mb:.0f} MB, {os.cpu_count()} cores")
+    print(
+        f"data: {path.name}, {examples:,} examples, {size_mb:.0f} MB, {os.cpu_count()} cores; "
+        f"ftui counts with {counter.library}"
+    )
 
     started = time.perf_counter()
     ref_examples, ref_errors, ref_tokens = reference_validate(path, encoding)

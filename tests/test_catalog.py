@@ -297,6 +297,7 @@ def offline_tokens(monkeypatch, tmp_path) -> tuple[Path, list]:
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(cache_dir))
     monkeypatch.setattr(tokens, "_loaded", {})
     monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
+    monkeypatch.setattr(tokens, "_load_linear", lambda encoding: None)  # these tests are about tiktoken's files
     attempts: list = []
 
     def refuse(self, address, *args, **kwargs):
@@ -384,6 +385,7 @@ def test_default_cache_dir_follows_xdg_and_leaves_env_alone(monkeypatch, tmp_pat
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.setattr(tokens, "_loaded", {})
     monkeypatch.setattr(tiktoken.registry, "ENCODINGS", {})
+    monkeypatch.setattr(tokens, "_load_linear", lambda encoding: None)
     counter = tokens.load_counter("tiktoken:o200k_base")
     assert counter.exact
     assert _cache_file(tmp_path / "xdg-cache" / "ftui" / "tiktoken", "o200k_base").is_file()

@@ -1,4 +1,4 @@
-"""Where the engine keeps its state: ``$FTUI_HOME`` or the platform data directory."""
+"""Where the engine keeps its state: under the data folder of :mod:`ftui.locations` (``$FTUI_HOME``)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,11 @@ import os
 import secrets
 from pathlib import Path
 
-import platformdirs
+# Re-exported: the engine's modules reach the shared data folder through this module.
+from ftui.locations import home as home
+from ftui.locations import models_dir as models_dir
 
 TOKEN_BYTES = 32
-
-
-def home(*, create: bool = True) -> Path:
-    configured = os.environ.get("FTUI_HOME")
-    path = Path(configured).expanduser() if configured else Path(platformdirs.user_data_dir("ftui"))
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def models_dir(*, create: bool = True) -> Path:
-    """Prepared base models: ``$FTUI_MODELS_DIR``, else ``models`` in the data folder (shared by all profiles)."""
-    configured = os.environ.get("FTUI_MODELS_DIR")
-    path = Path(configured).expanduser() if configured else home(create=create) / "models"
-    if create:
-        path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def engine_dir() -> Path:
