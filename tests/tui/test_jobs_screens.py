@@ -209,6 +209,10 @@ def test_the_dashboard_follows_a_job_to_success(
             assert fast_app.wizard.model == TINY
             assert fast_app.wizard.hyperparameters.n_epochs == 2 and fast_app.wizard.seed == 7
             assert fast_app.wizard.suffix == "support"
+            # The clone carries the job's files too, as the uploaded files they are.
+            training, validation = fast_app.wizard.training, fast_app.wizard.validation
+            assert training is not None and training.file_id == dashboard.tracker.training_file
+            assert validation is not None and validation.file_id == dashboard.tracker.validation_file
 
     asyncio.run(scenario())
 

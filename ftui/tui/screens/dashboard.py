@@ -19,6 +19,7 @@ from textual.widgets import Button, DataTable, ProgressBar, RichLog, Static, Tab
 
 from ftui.catalog import load_catalog
 from ftui.client import Backend
+from ftui.jobfile import JobFile, JobFileError
 from ftui.jobs import (
     TERMINAL,
     EventLine,
@@ -482,8 +483,14 @@ by itself. A bell rings when the job ends (turn it off in the settings).
     def action_clone(self) -> None:
         if self.job is None:
             return
-        options = JobOptions.from_job(self.job)
-        self.ftui.start_wizard(WizardState.from_options(options, load_catalog().get(options.model)))
+        try:
+            state = WizardState.from_job_file(JobFile.from_job(self.job))
+        except JobFileError as error:
+            # Settings the wizard cannot take as they are (an unknown method, a missing file): clone what fits.
+            self.notify(str(error), title="Cloned without the job's files", severity="warning")
+            options = JobOptions.from_job(self.job)
+            state = WizardState.from_options(options, load_catalog().get(options.model))
+        self.ftui.start_wizard(state)
 
     def action_playground(self) -> None:
         if not self._playground_ready():
