@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.events import Callback
 from textual.screen import ModalScreen, Screen
 from textual.visual import VisualType
@@ -256,7 +256,7 @@ class FtuiScreen(ThreadCalls, Screen[Any]):
     # Markdown shown by F1: what this screen is for and how to use it.
     HELP: ClassVar[str] = ""
 
-    BINDINGS: ClassVar[list[Binding]] = []
+    BINDINGS: ClassVar[list[BindingType]] = []
 
     def compose(self) -> ComposeResult:
         yield TopBar(step=self.STEP, id="topbar")

@@ -1,7 +1,9 @@
 """Wizard step 2: choose the training (and optional validation) data, see it checked live, fix it, continue.
 
-Validation runs in a thread worker the moment a file is chosen and again when the file changes on disk. Its
-findings reach the screen in batches (at most one every ~50 ms), so a file with many problems cannot flood the UI.
+Validation runs in a thread (``call_in_thread``) the moment a file is chosen and again when the file changes on
+disk. Its findings reach the screen as typed messages (``ValidationBatch``, at most one every ~50 ms, and
+``ValidationFinished``), each carrying the number of its run, so a stale run's batches are dropped and a file with
+many problems cannot flood the UI. The file picker is its own dialog, in ``filepicker``.
 """
 
 from __future__ import annotations
@@ -10,78 +12,39 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar, TypeVar
 
+from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.suggester import Suggester
+from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import (
-    Button,
-    DirectoryTree,
-    Input,
-    Label,
-    OptionList,
-    ProgressBar,
-    Static,
-    TabbedContent,
-    TabPane,
-)
-from textual.widgets.option_list import Option
-from textual.worker import get_current_worker
+from textual.widgets import Button, Label, ProgressBar, Static, TabbedContent, TabPane
 
 from ftui.catalog import ModelCard, load_catalog
+from ftui.client_types import BackendError, ErrorKind
 from ftui.dataset.examples import read_example
 from ftui.dataset.findings import DataFile, Finding, Progress
-from ftui.dataset.fixes import clean_dataset, derived_path, sample_files, split_dataset
-from ftui.dataset.reader import DatasetFileError, describe_size
+from ftui.dataset.fixes import CleanResult, SplitResult, clean_dataset, derived_path, sample_files, split_dataset
+from ftui.dataset.reader import DatasetFileError
 from ftui.dataset.validator import Validation, ValidationReport
 from ftui.fsutil import OutputExistsError
 from ftui.submit import DataChoice
-from ftui.tui.base import FtuiScreen
+from ftui.tui.base import Call, FtuiScreen
+from ftui.tui.screens.filepicker import TRAINING, VALIDATION, FilePicker, display_path, local_choice
 from ftui.tui.widgets.chatview import ChatView, render_example
 from ftui.tui.widgets.findings import FindingsList
 from ftui.tui.widgets.stats import StatsPanel
 
-if TYPE_CHECKING:  # the client layer imports the openai SDK: loaded by the first backend call, in a worker
-    from ftui.client import BackendError
-
-TRAINING = "training"
-VALIDATION = "validation"
-SLOT_TITLES = {TRAINING: "training file", VALIDATION: "validation file (optional)"}
-DATA_SUFFIXES = (".jsonl", ".jsonl.gz")
 BATCH_SECONDS = 0.05
 WATCH_SECONDS = 1.0
 SPLIT_FRACTION = 0.1
+FixResult = TypeVar("FixResult")
 
 Signature = tuple[int, int] | None
-
-
-def is_data_file(path: Path) -> bool:
-    return path.name.lower().endswith(DATA_SUFFIXES)
-
-
-def display_path(path: Path) -> str:
-    """A short label: relative to the working folder when inside it, with ~ for the home folder."""
-    training, validation = sample_files()
-    if path in (training, validation):
-        return f"sample · {path.name} (Northwind support)"
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        pass
-    try:
-        return "~/" + str(path.relative_to(Path.home()))
-    except ValueError:
-        return str(path)
-
-
-def local_choice(path: Path) -> DataChoice:
-    return DataChoice(label=display_path(path), path=path)
 
 
 def file_signature(path: Path) -> Signature:
@@ -90,22 +53,6 @@ def file_signature(path: Path) -> Signature:
     except OSError:
         return None
     return info.st_mtime_ns, info.st_size
-
-
-def check_data_path(text: str) -> Path:
-    """The file a typed path names; ValueError with a message saying what is wrong and what to do."""
-    text = text.strip()
-    if not text:
-        raise ValueError("Type the path of a .jsonl file (Tab or → completes names).")
-    path = Path(text).expanduser()
-    path = path if path.is_absolute() else Path.cwd() / path
-    if not path.exists():
-        raise ValueError(f"✗ {text}: no such file. Check the spelling; Tab or → completes names.")
-    if path.is_dir():
-        raise ValueError(f"✗ {text} is a folder. Type the name of a .jsonl file inside it.")
-    if not os.access(path, os.R_OK):
-        raise ValueError(f"✗ {text}: permission denied. Make the file readable (chmod u+r) or copy it.")
-    return path
 
 
 def free_outputs(source: Path, labels: tuple[str, ...]) -> tuple[Path, ...]:
@@ -124,207 +71,35 @@ def free_outputs(source: Path, labels: tuple[str, ...]) -> tuple[Path, ...]:
     raise OutputExistsError(f"too many earlier outputs beside {source}; tidy them up and try again")
 
 
-class PathSuggester(Suggester):
-    """Completes the last part of a typed path from the folder it names: folders and data files."""
-
-    def __init__(self) -> None:
-        super().__init__(use_cache=False, case_sensitive=True)
-
-    async def get_suggestion(self, value: str) -> str | None:
-        if not value or value.endswith(("/.", "/..")):
-            return None
-        head, _, prefix = value.rpartition("/")
-        folder = Path(head or ("/" if value.startswith("/") else ".")).expanduser()
-        if head == "" and value.startswith("/"):
-            folder = Path("/")
-        if not folder.is_absolute():
-            folder = Path.cwd() / folder
-        try:
-            names = sorted(entry.name for entry in os.scandir(folder) if entry.name.startswith(prefix))
-        except OSError:
-            return None
-        for name in names:
-            if name.startswith(".") and not prefix.startswith("."):
-                continue
-            candidate = folder / name
-            if candidate.is_dir():
-                return f"{value[: len(value) - len(prefix)]}{name}/"
-            if is_data_file(candidate):
-                return value[: len(value) - len(prefix)] + name
-        return None
-
-
-class PathInput(Input):
-    """An Input whose Tab accepts the completion (when there is one) before moving focus."""
-
-    BINDINGS: ClassVar[list[Binding]] = [Binding("tab", "complete", "Complete the path", show=False)]
-
-    def action_complete(self) -> None:
-        if self._suggestion and self.cursor_at_end and self._suggestion != self.value:
-            self.value = self._suggestion
-            self.cursor_position = len(self.value)
-        else:
-            self.screen.focus_next()
-
-
-class DataTree(DirectoryTree):
-    """Folders and JSON Lines files only; hidden entries left out."""
-
-    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        return [p for p in paths if not p.name.startswith(".") and (p.is_dir() or is_data_file(p))]
-
-
-# -- the picker ------------------------------------------------------------------------------------------------------
-
-
-class FilePicker(ModalScreen[dict[str, DataChoice] | None]):
-    """Choose a file for one slot: browse, type a path, an uploaded file, or the bundled sample."""
-
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="picker_cancel"),
-        Binding("ctrl+b", "show_tab('tab-browse')", "Browse folders", id="picker_browse"),
-        Binding("ctrl+l", "show_tab('tab-path')", "Type a path", id="picker_path"),
-        Binding("ctrl+o", "show_tab('tab-uploaded')", "Uploaded files", id="picker_uploaded"),
-        Binding("ctrl+s", "show_tab('tab-sample')", "Sample dataset", id="picker_sample"),
-    ]
-
-    def __init__(self, slot: str) -> None:
-        super().__init__()
-        self.slot = slot
-        self.uploads_loaded = False
-        self._uploads: dict[str, str] = {}
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="picker"):
-            with TabbedContent(id="picker-tabs"):
-                with TabPane("Browse", id="tab-browse"):
-                    yield DataTree(".", id="picker-tree")
-                with TabPane("Type a path", id="tab-path"):
-                    yield Label("Path of a .jsonl or .jsonl.gz file (Tab or → completes, Enter chooses):")
-                    yield PathInput(placeholder="data/train.jsonl", suggester=PathSuggester(), id="picker-path")
-                    yield Static("", id="picker-path-message")
-                with TabPane("Uploaded", id="tab-uploaded"):
-                    yield Static("Files already uploaded to the backend.", id="picker-uploaded-status")
-                    yield OptionList(id="picker-uploaded")
-                with TabPane("Sample", id="tab-sample"):
-                    yield Static(self._sample_text(), id="picker-sample-text")
-                    yield Button("Use the sample dataset", id="picker-sample", variant="primary")
-            yield Static(
-                "^B browse · ^L path · ^O uploaded · ^S sample · Enter chooses · Esc cancels",
-                classes="hint",
-                id="picker-hint",
-            )
-
-    def _sample_text(self) -> str:
-        text = (
-            "Northwind Outfitters customer-support conversations, bundled with ftui: 73 training and 18 "
-            "validation examples in the shop's tone of voice. They are used where they are; nothing is copied."
-        )
-        if self.slot == TRAINING:
-            text += "\n\nChoosing it sets both the training and the validation file."
-        return text
-
-    def on_mount(self) -> None:
-        self.query_one("#picker").border_title = f"Choose the {SLOT_TITLES[self.slot]}"
-        tree = self.query_one(DataTree)
-        tree.root.set_label(". (this folder)")
-        tree.focus()
-
-    def action_show_tab(self, pane: str) -> None:
-        self.query_one("#picker-tabs", TabbedContent).active = pane
-        focus = {"tab-browse": "#picker-tree", "tab-path": "#picker-path", "tab-sample": "#picker-sample"}
-        if pane in focus:
-            self.query_one(focus[pane]).focus()
-
-    @on(DirectoryTree.FileSelected)
-    def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
-        event.stop()
-        path = event.path if event.path.is_absolute() else Path.cwd() / event.path
-        self.dismiss({self.slot: local_choice(path)})
-
-    @on(Input.Submitted, "#picker-path")
-    def _path_submitted(self, event: Input.Submitted) -> None:
-        message = self.query_one("#picker-path-message", Static)
-        try:
-            path = check_data_path(event.value)
-        except ValueError as exc:
-            message.update(str(exc))
-            message.set_class(True, "error-text")
-            return
-        self.dismiss({self.slot: local_choice(path)})
-
-    @on(Button.Pressed, "#picker-sample")
-    def _use_sample(self) -> None:
-        training, validation = sample_files()
-        if self.slot == TRAINING:
-            self.dismiss({TRAINING: local_choice(training), VALIDATION: local_choice(validation)})
-        else:
-            self.dismiss({VALIDATION: local_choice(validation)})
-
-    @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        if event.pane.id == "tab-uploaded" and not self.uploads_loaded:
-            self.uploads_loaded = True
-            self.query_one("#picker-uploaded-status", Static).update("Asking the backend for its files…")
-            self.run_worker(self._fetch_uploads, thread=True, exit_on_error=False, group="uploads", exclusive=True)
-        elif event.pane.id == "tab-path":
-            self.query_one("#picker-path", Input).focus()
-        elif event.pane.id == "tab-sample":
-            self.query_one("#picker-sample", Button).focus()
-
-    def _fetch_uploads(self) -> None:
-        from ftui.client import BackendError, describe_error
-
-        worker = get_current_worker()
-        try:
-            files = list(self.app.connect().list_files())  # type: ignore[attr-defined]
-        except BackendError as exc:
-            result: list[Any] | BackendError = exc
-        except Exception as exc:  # every failure becomes a message
-            result = describe_error(exc)
-        else:
-            result = files
-        if not worker.is_cancelled:
-            self.app.call_from_thread(self._show_uploads, result)
-
-    def _show_uploads(self, result: list[Any] | BackendError) -> None:
-        if not self.is_attached:
-            return
-        status = self.query_one("#picker-uploaded-status", Static)
-        if not isinstance(result, list):
-            status.update(f"✗ {result.message}" + (f"\n{result.hint}" if result.hint else ""))
-            self.uploads_loaded = False  # try again next time the tab opens
-            return
-        usable = [f for f in result if getattr(f, "purpose", "fine-tune") in ("fine-tune", None)]
-        options = self.query_one("#picker-uploaded", OptionList)
-        options.clear_options()
-        for item in usable:
-            size = getattr(item, "bytes", None)
-            detail = f" · {describe_size(size)}" if isinstance(size, int) else ""
-            options.add_option(Option(f"{item.filename}  ({item.id}{detail})", id=item.id))
-        self._uploads = {item.id: item.filename for item in usable}
-        if usable:
-            status.update("Uploaded files are checked by the service, not here. Enter chooses.")
-            options.highlighted = 0
-            options.focus()
-        else:
-            status.update("No fine-tuning files are uploaded yet. Browse or type a path instead.")
-
-    @on(OptionList.OptionSelected, "#picker-uploaded")
-    def _upload_chosen(self, event: OptionList.OptionSelected) -> None:
-        file_id = event.option_id or ""
-        self.dismiss({self.slot: DataChoice.uploaded(file_id, self._uploads.get(file_id, file_id))})
-
-
 # -- the screen ------------------------------------------------------------------------------------------------------
 
 
 @dataclass
 class _Run:
-    """One validation run: its number (stale batches are dropped) and the object that can cancel it."""
+    """One validation run: its number (stale messages are dropped), the object that can cancel it, and its call."""
 
     number: int
     validation: Validation
+    call: Call[Message]
+
+
+class ValidationBatch(Message):
+    """Findings and progress of validation run ``run``, from its thread."""
+
+    def __init__(self, run: int, findings: list[Finding], progress: Progress | None) -> None:
+        super().__init__()
+        self.run = run
+        self.findings = findings
+        self.progress = progress
+
+
+class ValidationFinished(Message):
+    """The report of validation run ``run``."""
+
+    def __init__(self, run: int, report: ValidationReport) -> None:
+        super().__init__()
+        self.run = run
+        self.report = report
 
 
 class DataScreen(FtuiScreen):
@@ -357,15 +132,33 @@ A **validation file** is optional: held-out examples the service scores during t
 the model generalises rather than memorises.
 """
 
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("ctrl+n", "continue", "Continue", id="data_continue"),
-        Binding("escape", "back", "Back", id="data_back"),
-        Binding("t", "choose('training')", "Training file", id="data_training"),
-        Binding("v", "choose('validation')", "Validation file", id="data_validation"),
-        Binding("s", "split", "Split off validation", id="data_split"),
-        Binding("c", "clean", "Clean", id="data_clean"),
-        Binding("x", "clear_validation", "Clear validation", id="data_clear"),
-        Binding("r", "revalidate", "Check again", id="data_revalidate", show=False),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "continue", "Continue", id="data_continue", tooltip="On to the options step"),
+        Binding("escape", "back", "Back", id="data_back", tooltip="Back to the model step"),
+        Binding("t", "choose('training')", "Training file", id="data_training", tooltip="Choose the training file"),
+        Binding(
+            "v",
+            "choose('validation')",
+            "Validation file",
+            id="data_validation",
+            tooltip="Choose the optional validation file",
+        ),
+        Binding(
+            "s",
+            "split",
+            "Split off validation",
+            id="data_split",
+            tooltip="Write 10% of the training lines to a new validation file",
+        ),
+        Binding(
+            "c",
+            "clean",
+            "Clean",
+            id="data_clean",
+            tooltip="Write a copy without error lines and duplicates, personal data masked",
+        ),
+        Binding("x", "clear_validation", "Clear validation", id="data_clear", tooltip="Use no validation file"),
+        Binding("r", "revalidate", "Check again", id="data_revalidate", tooltip="Check the files again", show=False),
     ]
 
     def __init__(self) -> None:
@@ -455,9 +248,7 @@ the model generalises rather than memorises.
 
     def start_validation(self) -> None:
         """Check the chosen files from the start, cancelling a run in progress."""
-        if self._run is not None:
-            self._run.validation.cancel()
-            self._run = None
+        self._stop_run()
         self._run_number += 1
         self.report = None
         self.load_error = None
@@ -486,19 +277,20 @@ the model generalises rather than memorises.
             self._finish_without_check(f"✗ {exc}")
             return
         number = self._run_number
-        self._run = _Run(number, run)
         self.running = True
         findings.reset("Checking…", running=True, name_files=validation_path is not None)
         stats.show_note("Checking… the statistics appear when the whole file has been read.")
         self._set_status("Checking the data…", progress=0.0)
-        self.run_worker(
-            lambda: self._validate(number, run),
-            thread=True,
+        call: Call[Message] = self.call_in_thread(
+            partial(_validate, number, run),
+            done=self._post,
+            failed=lambda error: self._receive_error(number, error.message),
+            progress=self._post,
             group="validation",
             exclusive=True,
-            exit_on_error=False,
             description="validate data",
         )
+        self._run = _Run(number, run, call)
         self._refresh_actions()
 
     def _finish_without_check(self, note: str) -> None:
@@ -508,49 +300,27 @@ the model generalises rather than memorises.
         self._set_status("")
         self._refresh_actions()
 
-    def _validate(self, number: int, run: Validation) -> None:
-        """Worker thread: stream the run's events to the UI in batches."""
-        batch: list[Finding] = []
-        progress: Progress | None = None
-        posted = time.monotonic()
-        try:
-            for event in run.events():
-                if isinstance(event, Finding):
-                    batch.append(event)
-                elif isinstance(event, Progress):
-                    progress = event
-                else:
-                    self._post(self._receive_batch, number, batch, progress)
-                    self._post(self._receive_report, number, event)
-                    return
-                if time.monotonic() - posted >= BATCH_SECONDS:
-                    self._post(self._receive_batch, number, batch, progress)
-                    batch, progress, posted = [], None, time.monotonic()
-        except DatasetFileError as exc:
-            self._post(self._receive_error, number, str(exc))
-        except Exception as exc:  # a bug or an odd file must become a message, not a crash
-            self._post(self._receive_error, number, f"The check failed: {exc}")
-
-    def _post(self, callback: Callable[..., None], number: int, *args: Any) -> None:
-        if number == self._run_number and not get_current_worker().is_cancelled:
-            # Blocks until the UI has taken the batch: back-pressure that keeps the message queue short.
-            self.app.call_from_thread(callback, number, *args)
+    def _post(self, message: Message) -> None:
+        self.post_message(message)
 
     def _current(self, number: int) -> bool:
         return self.is_attached and number == self._run_number
 
-    def _receive_batch(self, number: int, batch: list[Finding], progress: Progress | None) -> None:
-        if not self._current(number):
-            return
-        if batch:
-            self.query_one(FindingsList).add(batch)
-        if progress is not None:
-            which = "validation file" if progress.file is DataFile.VALIDATION else "training file"
-            self._set_status(f"Checking the {which}…", progress=progress.fraction)
+    @on(ValidationBatch)
+    def _receive_batch(self, batch: ValidationBatch) -> None:
+        if not self._current(batch.run):
+            return  # a run that was replaced: its findings belong to other files
+        if batch.findings:
+            self.query_one(FindingsList).add(batch.findings)
+        if batch.progress is not None:
+            which = "validation file" if batch.progress.file is DataFile.VALIDATION else "training file"
+            self._set_status(f"Checking the {which}…", progress=batch.progress.fraction)
 
-    def _receive_report(self, number: int, report: ValidationReport) -> None:
-        if not self._current(number):
+    @on(ValidationFinished)
+    def _receive_report(self, finished: ValidationFinished) -> None:
+        if not self._current(finished.run):
             return
+        report = finished.report
         self.running = False
         self._run = None
         self.report = report
@@ -612,18 +382,18 @@ the model generalises rather than memorises.
             chat.show_finding(finding, None)
             return
 
-        def load() -> None:
+        def load(call: Call[None]) -> Text | str:
             try:
-                example = render_example(read_example(path, finding.line or 0), finding)
+                return render_example(read_example(path, finding.line or 0), finding)
             except DatasetFileError as exc:
-                example = f"The example cannot be read now: {exc}"
-            if not get_current_worker().is_cancelled:
-                self.app.call_from_thread(self._example_loaded, finding, example)
+                return f"The example cannot be read now: {exc}"
 
-        self.run_worker(load, thread=True, group="example", exclusive=True, exit_on_error=False)
+        self.call_in_thread(
+            load, done=lambda example: self._example_loaded(finding, example), group="example", exclusive=True
+        )
 
-    def _example_loaded(self, finding: Finding, example: Any) -> None:
-        if self.is_attached and self.query_one(FindingsList).selected == finding:
+    def _example_loaded(self, finding: Finding, example: Text | str) -> None:
+        if self.query_one(FindingsList).selected == finding:
             self.query_one(ChatView).show_finding(finding, example)
 
     # -- fixes ----------------------------------------------------------------------------------------------------------
@@ -644,7 +414,7 @@ the model generalises rather than memorises.
             self._after_split,
         )
 
-    def _after_split(self, result: Any) -> None:
+    def _after_split(self, result: SplitResult) -> None:
         self.training = local_choice(result.training_path)
         self.validation = local_choice(result.validation_path)
         self.notify(result.summary(), title="Split written", timeout=10)
@@ -661,34 +431,33 @@ the model generalises rather than memorises.
             self._after_clean,
         )
 
-    def _after_clean(self, result: Any) -> None:
+    def _after_clean(self, result: CleanResult) -> None:
         self.training = local_choice(result.output)
         self.notify(result.summary(), title="Cleaned copy written", timeout=10)
         self.start_validation()
 
-    def _run_fix(self, name: str, job: Callable[[], Any], done: Callable[[Any], None]) -> None:
-        """Write the fix's files in a worker; ``done`` runs on the UI thread with the result."""
+    def _run_fix(self, name: str, job: Callable[[], FixResult], done: Callable[[FixResult], None]) -> None:
+        """Write the fix's files in a thread; ``done`` runs on the UI thread with the result."""
         self.busy = name
         self._refresh_actions()
 
-        def run() -> None:
+        def run(call: Call[None]) -> FixResult:
             try:
-                result: Any = job()
-                callback = done
+                return job()
             except (OSError, ValueError, DatasetFileError) as exc:
-                result, callback = str(exc), self._fix_failed
-            self.app.call_from_thread(self._fix_finished, callback, result)
+                raise BackendError(ErrorKind.INVALID, str(exc)) from None
 
-        self.run_worker(run, thread=True, group="fix", exclusive=True, exit_on_error=False)
-
-    def _fix_finished(self, callback: Callable[[Any], None], result: Any) -> None:
-        self.busy = None
-        if self.is_attached:
-            callback(result)
+        def finished(result: FixResult) -> None:
+            self.busy = None
+            done(result)
             self._refresh_actions()
 
-    def _fix_failed(self, message: str) -> None:
-        self.notify(message, title="Nothing was written", severity="error", timeout=10)
+        self.call_in_thread(run, done=finished, failed=self._fix_failed, group="fix", exclusive=True)
+
+    def _fix_failed(self, error: BackendError) -> None:
+        self.busy = None
+        self.notify(error.message, title="Nothing was written", severity="error", timeout=10)
+        self._refresh_actions()
 
     @on(Button.Pressed, "#data-split-button")
     def _split_pressed(self) -> None:
@@ -706,7 +475,7 @@ the model generalises rather than memorises.
 
     def run_action_if_allowed(self, action: str) -> None:
         if self.check_action(action, ()):
-            self.run_action(action)
+            self.call_later(self.run_action, action)
         elif action == "continue":
             self.notify(self.block_reason() or "", title="Not yet", severity="warning")
 
@@ -747,13 +516,17 @@ the model generalises rather than memorises.
         self.ftui.open_step("options")
 
     def action_back(self) -> None:
-        if self._run is not None:
-            self._run.validation.cancel()
+        self._stop_run()
         self.app.pop_screen()
 
     def on_unmount(self) -> None:
+        self._stop_run()
+
+    def _stop_run(self) -> None:
         if self._run is not None:
+            self._run.call.stop()
             self._run.validation.cancel()
+            self._run = None
 
     # -- display helpers ------------------------------------------------------------------------------------------------
 
@@ -792,3 +565,27 @@ the model generalises rather than memorises.
         for button in ("#data-split-button", "#data-clean-button"):
             self.query_one(button, Button).disabled = not local_training or self.busy is not None
         self.refresh_bindings()
+
+
+def _validate(number: int, run: Validation, call: Call[Message]) -> ValidationFinished:
+    """In the thread: stream the run's findings to the screen in batches; the report ends it."""
+    batch: list[Finding] = []
+    progress: Progress | None = None
+    posted = time.monotonic()
+    try:
+        for event in run.events():
+            if call.cancelled:
+                run.cancel()
+            if isinstance(event, Finding):
+                batch.append(event)
+            elif isinstance(event, Progress):
+                progress = event
+            else:
+                call.progress(ValidationBatch(number, batch, progress))
+                return ValidationFinished(number, event)
+            if time.monotonic() - posted >= BATCH_SECONDS:
+                call.progress(ValidationBatch(number, batch, progress))
+                batch, progress, posted = [], None, time.monotonic()
+    except DatasetFileError as exc:
+        raise BackendError(ErrorKind.INVALID, str(exc)) from None
+    raise BackendError(ErrorKind.UNEXPECTED, "The check ended without a report.")

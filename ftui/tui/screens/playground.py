@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import orjson
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
 from ftui.client import Backend, BackendError, ErrorKind
-from ftui.tui.base import FtuiScreen
+from ftui.tui.base import Call, FtuiScreen
 from ftui.tui.widgets.chatpane import ChatPane
 
 MAX_TOKENS = 256
 TEMPERATURE = 0.7
 NARROW_WIDTH = 100
+CHAT_GROUP = "chat"
 # Reading a training file for its system prompt stops after this many lines.
 SYSTEM_PROMPT_SCAN_LINES = 2000
 
@@ -46,8 +46,9 @@ def _system_message(line: bytes) -> str | None:
         return None
     messages = example.get("messages") if isinstance(example, dict) else None
     for message in messages if isinstance(messages, list) else []:
-        if isinstance(message, dict) and message.get("role") == "system" and isinstance(message.get("content"), str):
-            return message["content"]
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str) and message.get("role") == "system":
+            return content
     return None
 
 
@@ -67,10 +68,16 @@ The model is made callable first (*deploying*): on the local engine this loads i
 seconds the first time.
 """
 
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("escape", "stop_or_back", "Stop / Back"),
-        Binding("ctrl+c", "stop", "Stop", show=False),
-        Binding("ctrl+l", "clear", "Clear chat"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "escape",
+            "stop_or_back",
+            "Stop / Back",
+            id="play_stop_or_back",
+            tooltip="Stop the answers being generated; when none are, go back",
+        ),
+        Binding("ctrl+c", "stop", "Stop", id="play_stop", tooltip="Stop the answers being generated", show=False),
+        Binding("ctrl+l", "clear", "Clear chat", id="play_clear", tooltip="Clear both conversations"),
     ]
 
     def __init__(
@@ -89,7 +96,6 @@ seconds the first time.
         self.ready = False
         self.deploy_error: BackendError | None = None
         self.deployed: dict[str, str] = {}
-        self._cancel = threading.Event()
 
     def compose_body(self) -> Sequence[Widget]:
         return [
@@ -120,7 +126,10 @@ seconds the first time.
     def on_mount(self) -> None:
         self._apply_width(self.size.width)
         if self.system_prompt is None and self.training_path is not None:
-            self.run_worker(self._read_system_prompt, thread=True, exit_on_error=False, group="play-system")
+            path = self.training_path
+            self.call_in_thread(
+                lambda call: first_system_prompt(path), done=self._fill_system_prompt, group="play-system"
+            )
         self.deploy()
 
     def on_resize(self) -> None:
@@ -129,15 +138,9 @@ seconds the first time.
     def _apply_width(self, width: int) -> None:
         self.query_one("#play-panes").set_class(width < NARROW_WIDTH, "narrow")
 
-    def _read_system_prompt(self) -> None:
-        assert self.training_path is not None
-        prompt = first_system_prompt(self.training_path)
-        if prompt:
-            self.app.call_from_thread(self._fill_system_prompt, prompt)
-
-    def _fill_system_prompt(self, prompt: str) -> None:
+    def _fill_system_prompt(self, prompt: str | None) -> None:
         box = self.query_one("#play-system", Input)
-        if not box.value:
+        if prompt and not box.value:
             box.value = prompt
             box.cursor_position = 0
 
@@ -210,57 +213,49 @@ seconds the first time.
             return
         prompt_box.value = ""
         system = self.query_one("#play-system", Input).value.strip()
-        self._cancel = threading.Event()
         for pane in self.panes:
             pane.add_user(text)
             pane.begin_reply()
             messages = ([{"role": "system", "content": system}] if system else []) + list(pane.history)
-            model = self.deployed.get(pane.model, pane.model)
-            self.run_worker(
-                lambda pane=pane, model=model, messages=messages: self._stream(pane, model, messages, self._cancel),
-                thread=True,
-                exit_on_error=False,
-                group=f"chat-{pane.id}",
-                exclusive=True,
-            )
+            self._chat(pane, self.deployed.get(pane.model, pane.model), messages)
         self.refresh_bindings()
 
-    def _stream(self, pane: ChatPane, model: str, messages: list[dict[str, str]], cancel: threading.Event) -> None:
-        error: str | None = None
-        try:
-            backend = self.ftui.connect()
+    def _chat(self, pane: ChatPane, model: str, messages: list[dict[str, str]]) -> None:
+        """Stream ``model``'s answer into ``pane``: chunks arrive as progress, the end as done or failed."""
+
+        def stream(call: Call[str]) -> None:
+            backend = call.backend()
             for chunk in backend.chat_stream(
-                model, messages, max_tokens=MAX_TOKENS, temperature=TEMPERATURE, cancel=cancel
+                model, messages, max_tokens=MAX_TOKENS, temperature=TEMPERATURE, cancel=call.cancel
             ):
-                if cancel.is_set():
+                if call.cancelled:
                     break
                 if chunk:
-                    self.app.call_from_thread(pane.append, chunk)
-        except BackendError as exc:
-            error = exc.message
-        except Exception as exc:  # a failed stream is a message in the pane, never a crash
-            error = str(exc) or type(exc).__name__
-        self.app.call_from_thread(self._stream_ended, pane, cancel.is_set(), error)
+                    call.progress(chunk)
 
-    def _stream_ended(self, pane: ChatPane, stopped: bool, error: str | None) -> None:
-        if pane.is_attached:
-            pane.end_reply(stopped=stopped, error=error)
+        def ended(error: BackendError | None) -> None:
+            pane.end_reply(stopped=call.cancelled, error=error.message if error else None)
             self.refresh_bindings()
 
+        call: Call[str] = self.call_in_thread(
+            stream,
+            done=lambda _: ended(None),
+            failed=ended,
+            progress=pane.append,
+            group=CHAT_GROUP,
+        )
+
     def action_stop(self) -> None:
-        self._cancel.set()
+        self.stop_calls(CHAT_GROUP)
 
     def action_stop_or_back(self) -> None:
         if self.streaming:
-            self._cancel.set()
+            self.stop_calls(CHAT_GROUP)
         else:
             self.app.pop_screen()
 
     def action_clear(self) -> None:
         if self.streaming:
-            self._cancel.set()
+            self.stop_calls(CHAT_GROUP)
         for pane in self.panes:
             pane.clear()
-
-    def on_unmount(self) -> None:
-        self._cancel.set()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 from rich.table import Table
 from rich.text import Text
 from textual import on
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Label, ProgressBar, Static
@@ -123,7 +123,7 @@ To change something, jump back: `m` model, `d` data, `o` options.
 which `ftui jobs create --from job.toml` submits from a script. An existing file is replaced only when you say so.
 """
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "ctrl+s", "submit", "Submit", id="review_submit", tooltip="Upload the data and create the fine-tuning job"
         ),

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input, Label, Static
 
@@ -17,7 +17,7 @@ from ftui.tui.base import FtuiModal
 class SaveJobFile(FtuiModal[Path | None]):
     """Type the job file's path (Enter saves); an existing file is replaced only after a second Enter."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel", id="save_job_cancel", tooltip="Close without saving"),
     ]
 

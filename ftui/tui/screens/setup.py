@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import on
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, OptionList, Static
@@ -15,7 +15,7 @@ from textual.widgets.option_list import Option
 
 from ftui.client_types import BackendError, ConnectionCheck
 from ftui.config import BackendKind, Profile, Settings
-from ftui.tui.base import FtuiScreen
+from ftui.tui.base import Call, FtuiScreen
 from ftui.tui.widgets.profileform import ProfileForm
 
 NEW = "+new"
@@ -55,13 +55,21 @@ class SetupScreen(FtuiScreen):
     HELP = HELP
     HELP_TITLE = "Backend profiles"
 
-    BINDINGS: ClassVar[list[Binding]] = [
-        Binding("ctrl+s", "save", "Save & use", tooltip="Save this profile and switch to it"),
-        Binding("ctrl+t", "test", "Test connection", tooltip="Try the form's settings without saving"),
-        Binding("ctrl+n", "new", "New profile"),
-        Binding("ctrl+o", "use", "Use selected", tooltip="Switch to the profile highlighted on the left"),
-        Binding("ctrl+r", "delete", "Delete profile", tooltip="Delete the highlighted profile (press twice)"),
-        Binding("escape", "close", "Back"),
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save & use", id="setup_save", tooltip="Save this profile and switch to it"),
+        Binding("ctrl+t", "test", "Test connection", id="setup_test", tooltip="Try the form's settings without saving"),
+        Binding("ctrl+n", "new", "New profile", id="setup_new", tooltip="Start an empty profile form"),
+        Binding(
+            "ctrl+o", "use", "Use selected", id="setup_use", tooltip="Switch to the profile highlighted on the left"
+        ),
+        Binding(
+            "ctrl+r",
+            "delete",
+            "Delete profile",
+            id="setup_delete",
+            tooltip="Delete the highlighted profile (press twice)",
+        ),
+        Binding("escape", "close", "Back", id="setup_back", tooltip="Close the profiles screen"),
     ]
 
     def __init__(self, *, first_run: bool = False) -> None:
@@ -189,29 +197,26 @@ class SetupScreen(FtuiScreen):
         self._set_status(f"… testing {candidate.describe()}…", "hint")
         start_local = self.ftui.start_local
 
-        def run() -> None:
+        def check(call: Call[None]) -> ConnectionCheck:
             from ftui.client import Backend, describe_error  # loads the openai SDK, off the UI thread
 
             try:
                 backend = Backend.from_profile(candidate, start_local=start_local)
                 try:
-                    result: ConnectionCheck | BackendError = backend.check()
+                    return backend.check()
                 finally:
                     backend.close()
-            except Exception as exc:  # every failure becomes a message on screen, never a crash
-                result = describe_error(exc, candidate)
-            self.app.call_from_thread(self._tested, result)
+            except Exception as exc:  # described with the candidate profile: its host in the text, its key never
+                raise describe_error(exc, candidate) from None
 
-        self.run_worker(run, thread=True, exit_on_error=False, group="test", exclusive=True)
+        self.call_in_thread(check, done=self._tested, failed=self._test_failed, group="test", exclusive=True)
 
-    def _tested(self, result: ConnectionCheck | BackendError) -> None:
-        if not self.is_attached:
-            return
-        if isinstance(result, BackendError):
-            hint = f"\n{result.hint}" if result.hint else ""
-            self._set_status(f"✗ {result.message}{hint}", "error-text")
-        else:
-            self._set_status(f"✓ {result.detail}", "ok-text")
+    def _tested(self, result: ConnectionCheck) -> None:
+        self._set_status(f"✓ {result.detail}", "ok-text")
+
+    def _test_failed(self, error: BackendError) -> None:
+        hint = f"\n{error.hint}" if error.hint else ""
+        self._set_status(f"✗ {error.message}{hint}", "error-text")
 
     def action_save(self) -> None:
         form = self.query_one(ProfileForm)
