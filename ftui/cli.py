@@ -14,6 +14,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -33,6 +34,7 @@ from ftui.jobs import (
 if TYPE_CHECKING:
     from openai.types.fine_tuning import FineTuningJob
 
+    from ftui.catalog import ModelCard
     from ftui.client import Backend
     from ftui.config import Profile, Settings
     from ftui.dataset.validator import ValidationReport
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from ftui.submit import Role, SubmitPlan, SubmitStatus
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 EXIT_OK = 0
 EXIT_DATA_ERRORS = 1
@@ -246,8 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_jobs_commands(commands: argparse._SubParsersAction) -> None:
-    common = argparse.ArgumentParser(add_help=False)
+def _add_jobs_commands(commands: argparse._SubParsersAction[_Parser]) -> None:
+    common = _Parser(add_help=False)
     common.add_argument("--profile", metavar="NAME", help="backend profile to use (default: the active profile)")
     jobs = commands.add_parser("jobs", help="fine-tuning jobs on a backend, for scripts").add_subparsers(
         dest="jobs_command", metavar="ACTION", required=True
@@ -297,7 +300,7 @@ def _add_jobs_commands(commands: argparse._SubParsersAction) -> None:
     results.set_defaults(handler=_run_jobs_results)
 
 
-def _add_create_command(jobs: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+def _add_create_command(jobs: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
     create = jobs.add_parser(
         "create",
         parents=[common],
@@ -374,7 +377,7 @@ def _open_wizard(parser: argparse.ArgumentParser) -> int:
     return EXIT_OK
 
 
-def _card(name: str | None):
+def _card(name: str | None) -> ModelCard | None:
     from ftui.catalog import load_catalog
 
     if name is None:
@@ -463,7 +466,7 @@ def _guarded(action: Callable[[], T]) -> T:
 def _run_catalog_list(args: argparse.Namespace) -> int:
     from ftui.catalog import Method, Provider, Task, load_catalog
 
-    def choice(enum, value):
+    def choice(enum: type[E], value: str | None) -> E | None:
         if value is None:
             return None
         try:
@@ -495,6 +498,7 @@ def _run_catalog_show(args: argparse.Namespace) -> int:
     from ftui.report import render_card
 
     card = _card(args.model)
+    assert card is not None  # the model argument is required
     if args.json:
         print(card.model_dump_json(indent=2))
     else:

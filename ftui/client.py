@@ -16,11 +16,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import IO, Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 import openai
 from openai.types import FileObject, Model
+from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
@@ -240,8 +241,7 @@ def _translated(
 ) -> Callable[Concatenate[Backend, Params], Returned]:
     """Every failure inside a ``Backend`` method leaves it as a ``BackendError``."""
 
-    @functools.wraps(method)
-    def wrapper(self: Backend, *args: Params.args, **kwargs: Params.kwargs) -> Returned:
+    def wrapper(self: Backend, /, *args: Params.args, **kwargs: Params.kwargs) -> Returned:
         try:
             return method(self, *args, **kwargs)
         except BackendError:
@@ -259,6 +259,7 @@ def _translated(
         except Exception as exc:
             raise describe_error(exc, self.profile) from exc
 
+    functools.update_wrapper(wrapper, method)
     return wrapper
 
 
@@ -509,14 +510,18 @@ class Backend:
     ) -> FileObject:
         """Upload a training file; ``progress(bytes_sent, total)`` is called as the body streams. Reads only."""
         total = path.stat().st_size
-        report = (lambda sent: progress(min(sent, total), total)) if progress else (lambda sent: None)
+
+        def report(sent: int) -> None:
+            if progress is not None:
+                progress(min(sent, total), total)
+
         try:
             if total > SINGLE_UPLOAD_LIMIT and self.kind is not BackendKind.LOCAL:
                 return self._upload_in_parts(path, total, report, cancel)
             with path.open("rb") as handle:
                 body = _ProgressReader(handle, report, cancel)
                 uploads = self._sdk.with_options(timeout=LONG_TIMEOUT_SECONDS)
-                created = uploads.files.create(file=(path.name, body), purpose="fine-tune")
+                created = uploads.files.create(file=(path.name, cast(IO[bytes], body)), purpose="fine-tune")
         except _UploadCancelled:
             raise _cancelled("The upload") from None
         report(total)
@@ -532,8 +537,9 @@ class Backend:
                 for offset in range(0, total, UPLOAD_PART_SIZE):
                     chunk = handle.read(UPLOAD_PART_SIZE)
                     digest.update(chunk)
-                    body = _ProgressReader(io.BytesIO(chunk), lambda sent, at=offset: report(at + sent), cancel)
-                    part_ids.append(self._sdk.uploads.parts.create(upload.id, data=(path.name, body)).id)
+                    body = _ProgressReader(io.BytesIO(chunk), _shifted(report, offset), cancel)
+                    part = self._sdk.uploads.parts.create(upload.id, data=(path.name, cast(IO[bytes], body)))
+                    part_ids.append(part.id)
         except _UploadCancelled:
             self._sdk.uploads.cancel(upload.id)
             raise
@@ -668,13 +674,15 @@ class Backend:
     ) -> Iterator[str]:
         """The reply's text as it is generated. Stops early when ``cancel`` is set."""
         try:
-            stream = self._sdk.with_options(timeout=LONG_TIMEOUT_SECONDS).chat.completions.create(
+            created = self._sdk.with_options(timeout=LONG_TIMEOUT_SECONDS).chat.completions.create(
                 model=model,
-                messages=messages,  # type: ignore[arg-type]
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 temperature=temperature,
                 stream=True,
                 **self._token_limit(max_tokens),
             )
+            # stream=True beside the token-limit keyword: the SDK's overloads cannot tell, so the type is named here.
+            stream = cast("openai.Stream[ChatCompletionChunk]", created)
             with stream:
                 for chunk in stream:
                     if cancel is not None and cancel.is_set():
@@ -687,7 +695,7 @@ class Backend:
         except Exception as exc:
             raise describe_error(exc, self.profile) from exc
 
-    def _token_limit(self, count: int) -> dict[str, int]:
+    def _token_limit(self, count: int) -> dict[str, Any]:
         # Reasoning models refuse max_tokens; older Azure api-versions and other servers know only max_tokens.
         if self.kind is BackendKind.COMPATIBLE or (self.kind is BackendKind.AZURE and self.profile.api_version):
             return {"max_tokens": count}
@@ -741,7 +749,12 @@ def _sleep_unless_cancelled(seconds: float, cancel: threading.Event | None) -> b
     return cancel.wait(seconds)
 
 
-def _after(cursor: str | None) -> dict[str, str]:
+def _shifted(report: Callable[[int], None], offset: int) -> Callable[[int], None]:
+    """``report`` for one part of a file: bytes read in the part, counted from the part's offset."""
+    return lambda sent: report(offset + sent)
+
+
+def _after(cursor: str | None) -> dict[str, Any]:
     return {"after": cursor} if cursor else {}
 
 

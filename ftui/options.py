@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from ftui.catalog import Method, ModelCard, Provider, load_catalog
 from ftui.estimates import auto_epochs, billable_tokens, cloud_auto_batch_size, local_auto_batch_size
 
-AUTO = "auto"
 Auto = Literal["auto"]
+AUTO: Auto = "auto"
 SUGGESTED_LR_MULTIPLIER = (0.02, 0.2)
 SEED_MAX = 2**31 - 1
 SUFFIX_LIMITS: dict[Provider, int] = {
@@ -208,7 +208,7 @@ class JobOptions(BaseModel):
         """Settings that are allowed but unusual, one sentence each."""
         low, high = SUGGESTED_LR_MULTIPLIER
         multiplier = self.hyperparameters.learning_rate_multiplier
-        if multiplier != AUTO and not low <= multiplier <= high:
+        if isinstance(multiplier, int | float) and not low <= multiplier <= high:
             return [f"learning_rate_multiplier {multiplier:g} is outside the suggested {low:g}-{high:g}."]
         return []
 
@@ -314,7 +314,7 @@ def _hyperparameters_of(data: Mapping[str, Any], method: Method) -> Hyperparamet
             values[name] = spec.check(name, reported.get(name, AUTO))
         except ValueError:
             values[name] = AUTO
-    return Hyperparameters(**values)
+    return Hyperparameters.model_validate(values)
 
 
 # Azure names a fine-tuned model "<base>.ft-<32 hex digits>[-<suffix>]".
