@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ftui.catalog import ModelCard
     from ftui.config import BackendKind
-    from ftui.options import BackendName, Estimate, JobOptions
+    from ftui.options import Estimate, JobOptions
 
 # OpenAI's published recipe for the default number of epochs (cookbook "Chat_finetuning_data_prep").
 TARGET_EPOCHS = 3
@@ -101,5 +101,5 @@ def estimate_from_report(
         total_tokens=stats.total_tokens,
         options=options,
         card=card or load_catalog().get(options.model),
-        backend=cast("BackendName", kind.value),
+        backend=kind.value,
     )

@@ -168,7 +168,8 @@ def _as_dict(source: Any) -> dict[str, Any]:
         return dict(source)
     dump = getattr(source, "model_dump", None)
     if callable(dump):
-        return dump()
+        dumped: dict[str, Any] = dump()
+        return dumped
     return dict(vars(source))
 
 

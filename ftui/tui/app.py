@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterable
-from pathlib import Path
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.screen import Screen
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # the client layer imports the openai SDK: loaded by the firs
 
 
 class FtuiApp(App[None]):
-    CSS_PATH: ClassVar[list[str]] = [
+    CSS_PATH: ClassVar[list[str | PurePath]] = [
         f"styles/{name}.tcss"
         for name in ("app", "setup", "catalog", "data", "options", "review", "jobs", "dashboard", "playground")
     ]
@@ -40,7 +40,7 @@ class FtuiApp(App[None]):
     SUB_TITLE = "fine-tuning wizard"
 
     # F1 help lists these, in this order, with their tooltips; the command palette shows the tooltips too.
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help", id="help", tooltip="What this screen is for, and its keys"),
         # Textual's own palette key, declared here so that help lists it; the description is the footer's label.
         Binding(
@@ -133,7 +133,7 @@ class FtuiApp(App[None]):
     def post_display_hook(self) -> None:
         # Textual calls this after every display, also after one it skipped because a batch of updates
         # (the startup's compose and mount) was still open; only the frame after the batch reaches the terminal.
-        if self._painted or getattr(self, "_batch_count", 0):
+        if self._painted or self._batch_count:
             return
         self._painted = True
         _exempt_from_gc()
@@ -148,7 +148,7 @@ class FtuiApp(App[None]):
 
     # -- navigation ---------------------------------------------------------------------------------------------
 
-    def get_default_screen(self) -> Screen:
+    def get_default_screen(self) -> Screen[Any]:
         # The model step is the first screen itself, not pushed over an empty default one: composing, styling and
         # drawing a screen nobody sees cost 120-150 ms of the cold start.
         from ftui.tui.screens.catalog import CatalogScreen
@@ -238,7 +238,7 @@ class FtuiApp(App[None]):
 
     # -- command palette: every binding of the current screen and the app, searchable -------------------------
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         seen: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding
@@ -249,7 +249,7 @@ class FtuiApp(App[None]):
             seen.add(binding.description)
             keys = binding.key_display or binding.key
             help_text = f"{binding.tooltip} ({keys})" if binding.tooltip else f"Key: {keys}"
-            yield SystemCommand(binding.description, help_text, _runner(active.node, binding))
+            yield SystemCommand(binding.description, help_text, _runner(self, active.node, binding))
         yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)
         yield SystemCommand("Quit", "Quit ftui", self.action_quit)
 
@@ -263,14 +263,14 @@ def _exempt_from_gc() -> None:
     gc.freeze()
 
 
-def _runner(node: DOMNode, binding: Binding):
+def _runner(app: App[None], node: DOMNode, binding: Binding) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
-        await node.run_action(binding.action)
+        await app.run_action(binding.action, node)
 
     return run
 
 
-def _help_title(screen: Screen) -> str:
+def _help_title(screen: Screen[Any]) -> str:
     return getattr(screen, "HELP_TITLE", None) or type(screen).__name__.removesuffix("Screen")
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Select, Static
@@ -51,7 +51,7 @@ class CatalogScreen(FtuiScreen):
     HELP = HELP
     HELP_TITLE = "Choose a base model"
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "continue", "Continue", id="catalog.continue", tooltip="Continue with the highlighted model"),
         Binding("slash", "search", "Search", id="catalog.search", tooltip="Type to filter the models"),
         Binding(

@@ -11,7 +11,7 @@ from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -116,7 +116,7 @@ def _metric(value: float | None) -> str:
 class ConfirmCancel(ModalScreen[bool]):
     """Asks before cancelling: a cancelled job cannot be resumed."""
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Cancel the job", id="confirm_cancel.yes", tooltip="Stop training for good"),
         Binding("n,escape", "answer(False)", "Keep it", id="confirm_cancel.no", tooltip="Leave the job running"),
     ]
@@ -167,7 +167,7 @@ If the backend stops answering, the header says *Reconnecting* and when the next
 by itself. A bell rings when the job ends (turn it off in the settings).
 """
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "cancel_job", "Cancel job", id="dashboard.cancel", tooltip="Stop the job (asks first)"),
         Binding("p", "pause_job", "Pause", id="dashboard.pause", tooltip="Pause training; a checkpoint is saved"),
         Binding("r", "resume_job", "Resume", id="dashboard.resume", tooltip="Continue a paused job"),
@@ -245,8 +245,8 @@ by itself. A bell rings when the job ends (turn it off in the settings).
             Static("", id="dash-banner", classes="warning-text"),
         ]
 
-    def _checkpoints_table(self) -> DataTable:
-        table = DataTable(id="dash-checkpoints", cursor_type="row", zebra_stripes=True)
+    def _checkpoints_table(self) -> DataTable[str]:
+        table: DataTable[str] = DataTable(id="dash-checkpoints", cursor_type="row", zebra_stripes=True)
         for key, label in CHECKPOINT_COLUMNS:
             table.add_column(label, key=key)
         return table
@@ -372,7 +372,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
             if tracker.finished_at:
                 parts.append(f"ended {format_time(tracker.finished_at, self.timezone)}")
         else:
-            eta = tracker.eta_seconds(self.clock())
+            eta = tracker.eta_seconds(type(self).clock())
             if eta is not None:
                 parts.append(f"ETA {format_duration(eta)}")
         return "  ".join(parts)
@@ -388,7 +388,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
             chart.show_metrics(metrics)
 
     def _show_checkpoints(self) -> None:
-        table = self.query_one("#dash-checkpoints", DataTable)
+        table: DataTable[str] = self.query_one("#dash-checkpoints", DataTable)
         ordered = sorted(self.checkpoints, key=lambda item: item.step_number)
         with self.app.batch_update():
             table.clear()

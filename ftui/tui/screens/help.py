@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
@@ -25,11 +25,11 @@ def key_label(key: str) -> str:
     return "+".join(part.capitalize() if len(part) > 1 else part.upper() for part in parts)
 
 
-def bindings_table(bindings: Iterable[Binding], *, header: str = "action", use_tooltips: bool = False) -> str:
+def bindings_table(bindings: Iterable[BindingType], *, header: str = "action", use_tooltips: bool = False) -> str:
     """A Markdown table of the keys and what they do (the tooltip, or the description); one row per description."""
     rows = [f"| key | {header} |", "| --- | --- |"]
     seen: set[str] = set()
-    for binding in bindings:
+    for binding in Binding.make_bindings(bindings):
         if not binding.description or binding.system or binding.description in seen:
             continue
         seen.add(binding.description)
@@ -38,19 +38,19 @@ def bindings_table(bindings: Iterable[Binding], *, header: str = "action", use_t
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
-def screen_keys(screen: Screen[object]) -> str:
+def screen_keys(screen: Screen[Any]) -> str:
     """The keys of ``screen`` and its widgets that answer now; the app's own keys are listed apart."""
     return bindings_table(active.binding for active in screen.active_bindings.values() if active.node is not screen.app)
 
 
-def global_keys(bindings: Iterable[Binding]) -> str:
+def global_keys(bindings: Iterable[BindingType]) -> str:
     """The app's keys, which work on every screen, each with its tooltip."""
     table = bindings_table(bindings, header="everywhere", use_tooltips=True)
     return f"{table}\n\nThe mouse works too." if table else ""
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,f1,q", "dismiss", "Close help", id="help.close", tooltip="Back to the screen below"),
     ]
 

@@ -7,7 +7,7 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
@@ -43,8 +43,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-class JobsTable(DataTable):
-    BINDINGS: ClassVar[list[Binding]] = [
+class JobsTable(DataTable[Text | str]):
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Open job", id="jobs.open", tooltip="The highlighted job's dashboard")
     ]
 
@@ -66,7 +66,7 @@ If the backend stops answering, a *Reconnecting* line says when the next try is;
 the list recovers by itself once the backend answers again.
 """
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_fine_tune", "New fine-tune", id="jobs.new", tooltip="Start a new wizard run"),
         Binding("ctrl+r", "refresh", "Refresh", id="jobs.refresh", tooltip="Ask the backend for the jobs now"),
         Binding("escape", "back", "Back", id="jobs.back", tooltip="Back to the wizard"),

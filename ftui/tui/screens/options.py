@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
@@ -103,7 +103,7 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
 `Ctrl+R` sets every hyperparameter and the seed back to auto; the suffix is kept.
 """
 
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "ctrl+n", "continue", "Continue", id="options.continue", tooltip="Store these options and review the job"
         ),
@@ -227,7 +227,7 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
         values = {name: self.values.get(name, AUTO) for name in HYPERPARAMETERS}
         if self.method is not Method.DPO:
             values["beta"] = AUTO  # kept in its box, but only DPO sends it
-        return Hyperparameters(**values)
+        return Hyperparameters.model_validate(values)
 
     def active_errors(self) -> dict[str, str]:
         """The fields that do not parse, less beta while the method does not use it."""

@@ -36,7 +36,7 @@ class KeysFooter(Footer):
                 widget.set_class(compact, "-compact", update=False)
             yield widget
 
-    def bindings_changed(self, screen: Screen) -> None:
+    def bindings_changed(self, screen: Screen[Any]) -> None:
         if self.is_attached and screen is self.screen and self._keys_to_show() == self._shown_keys:
             return
         super().bindings_changed(screen)
