@@ -147,7 +147,8 @@ class DashboardScreen(FtuiScreen):
     HELP_TITLE = "Job dashboard"
     HELP = """\
 Follows one fine-tuning job while it runs, and shows what it produced when it ends. It asks the backend every few
-seconds (the interval is in your settings) and fetches only events it has not seen yet.
+seconds (the interval is in your settings) and fetches only events it has not seen yet. While another screen
+covers it (this help, the playground) it waits, and asks again as soon as it is back.
 
 - **Charts**: *loss* (lower is better) and *token accuracy* (the share of the answer's tokens the model predicts
   exactly) for each step. *train* is measured on the batch just trained; *validation* on a sample of the
