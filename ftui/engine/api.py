@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import FastAPI, File, Form, Query, Request, UploadFile
@@ -19,6 +19,9 @@ from ftui.engine import paths
 from ftui.engine.schemas import ChatCompletionRequest, CreateJobRequest, error_body, openai_list
 from ftui.engine.service import MAX_UPLOAD_BYTES, EngineError, EngineService, new_id
 from ftui.engine.store import CheckpointRecord, EventRecord, FileRecord, JobRecord, ModelRecord
+
+if TYPE_CHECKING:  # the inference module is imported on the first chat request
+    from ftui.engine.inference import ChatModel, Sampling
 
 MAX_JSON_BYTES = 4 * 1024 * 1024
 ORGANIZATION = "org-ftui-local"
@@ -119,7 +122,7 @@ def create_app(service: EngineService, token: str) -> FastAPI:
     expected = f"Bearer {token}".encode()
 
     @app.middleware("http")
-    async def guard(request: Request, call_next):
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         if request.url.path == "/health":
             return await call_next(request)
         presented = request.headers.get("authorization", "").encode()
@@ -268,7 +271,7 @@ def _chat_routes(app: FastAPI, service: EngineService) -> None:
             models.resolve_base_model(base), Path(record.adapter_path) if record else None
         )
         messages = [m.model_dump(exclude_none=True) for m in body.messages]
-        options = {
+        options: Sampling = {
             "temperature": 1.0 if body.temperature is None else body.temperature,
             "top_p": 1.0 if body.top_p is None else body.top_p,
             "max_tokens": body.token_limit,
@@ -307,9 +310,9 @@ def _chat_routes(app: FastAPI, service: EngineService) -> None:
 
 
 def _stream_chunks(
-    chat_model: Any,
+    chat_model: ChatModel,
     messages: list[dict[str, Any]],
-    options: dict[str, Any],
+    options: Sampling,
     completion_id: str,
     created: int,
     model: str,

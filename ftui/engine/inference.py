@@ -14,7 +14,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel
 
@@ -22,6 +22,16 @@ from ftui.engine.chat import message_text, render
 
 FinishReason = Literal["stop", "length"]
 CACHE_SIZE = 2
+
+
+class Sampling(TypedDict):
+    """How a completion is sampled: the keyword arguments of ``ChatModel.complete`` and ``ChatModel.stream``."""
+
+    temperature: float
+    top_p: float
+    max_tokens: int | None
+    stop: Sequence[str] | str | None
+    seed: int | None
 
 
 class Completion(BaseModel):
@@ -109,8 +119,8 @@ class ChatModel:
         self.adapter_dir = Path(adapter_dir) if adapter_dir else None
         self._lock = threading.Lock()
         with quiet_transformers():
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.base_dir))
-            model = AutoModelForCausalLM.from_pretrained(str(self.base_dir), dtype=torch.float32)
+            self.tokenizer: Any = AutoTokenizer.from_pretrained(str(self.base_dir))
+            model: Any = AutoModelForCausalLM.from_pretrained(str(self.base_dir), dtype=torch.float32)
         if self.adapter_dir is not None:
             from peft import PeftModel
 

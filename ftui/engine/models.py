@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -118,8 +118,9 @@ def _building(target: Path, recipe: int = 1) -> Iterator[Path]:
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
     """No tqdm bars or info logs from transformers while converting: the caller reports progress itself."""
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging
 
+    hf_logging: Any = logging  # untyped library functions
     bars = hf_logging.is_progress_bar_enabled()
     level = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
@@ -201,23 +202,24 @@ def _gguf_tensor_progress(progress: Progress | None) -> Iterator[None]:
     except ImportError:
         yield
         return
-    original = getattr(gguf_utils, "tqdm", None)
+    patched: Any = gguf_utils  # its progress bar is replaced while converting
+    original = getattr(patched, "tqdm", None)
 
-    def reporting(items, *_args, **_kwargs):
+    def reporting(items: Any, *_args: Any, **_kwargs: Any) -> Iterator[Any]:
         items = list(items)
         for index, item in enumerate(items):
             if index % 16 == 0:
                 _report(progress, "dequantizing", index / max(1, len(items)))
             yield item
 
-    gguf_utils.tqdm = reporting
+    patched.tqdm = reporting
     try:
         yield
     finally:
-        gguf_utils.tqdm = original
+        patched.tqdm = original
 
 
-def _load_gguf_tokenizer(gguf: Path):  # -> PreTrainedTokenizerBase
+def _load_gguf_tokenizer(gguf: Path) -> Any:  # a PreTrainedTokenizerBase
     from transformers import AutoTokenizer
 
     with quiet_transformers():
@@ -248,6 +250,7 @@ def _convert_gguf(gguf: Path, out: Path, progress: Progress | None) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
+    auto_model: Any = AutoModelForCausalLM  # from_config is untyped
     _report(progress, "loading tokenizer", 0.0)
     tokenizer = _load_gguf_tokenizer(gguf)
     _report(progress, "dequantizing", 0.0)
@@ -262,7 +265,7 @@ def _convert_gguf(gguf: Path, out: Path, progress: Progress | None) -> None:
     config.name_or_path = f"HuggingFaceTB/{SMOLLM2_ID}"
     _report(progress, "saving", 0.0)
     with quiet_transformers(), torch.device("meta"):
-        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain = auto_model.from_config(config, dtype=torch.float32)
     plain.load_state_dict(quantized.state_dict(), assign=True, strict=True)
     plain.tie_weights()
     plain.generation_config = quantized.generation_config
@@ -329,7 +332,8 @@ def _write_tiny_weights(out: Path) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
         model = LlamaForCausalLM(config)
-    model.generation_config = GenerationConfig(bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    generation_config: Any = GenerationConfig  # untyped constructor
+    model.generation_config = generation_config(bos_token_id=1, eos_token_id=2, pad_token_id=2)
     with quiet_transformers():
         model.save_pretrained(str(out))
 

@@ -20,6 +20,17 @@ from typing import Any
 from ftui.engine import paths
 from ftui.engine.service import new_id
 from ftui.engine.store import CheckpointRecord, FileRecord, JobRecord, ModelRecord, Store, now
+from ftui.engine.training import (
+    CheckpointEvent,
+    Control,
+    MessageEvent,
+    MetricsEvent,
+    ProgressEvent,
+    TrainConfig,
+    TrainEvent,
+    TrainOutcome,
+    train,
+)
 from ftui.estimates import auto_epochs, local_auto_batch_size
 
 AUTO_LEARNING_RATE_MULTIPLIER = 0.1
@@ -78,11 +89,12 @@ class JobRun:
         self.store.update_job(self.job.id, method=method)
         return resolved
 
-    def control(self) -> str:
-        return {"cancel": "cancel", "pause": "pause"}.get(self.store.job_control(self.job.id) or "", "continue")
+    def control(self) -> Control:
+        requested = self.store.job_control(self.job.id)
+        return "cancel" if requested == "cancel" else "pause" if requested == "pause" else "continue"
 
     def run(self) -> int:
-        from ftui.engine import models, training
+        from ftui.engine import models
 
         self.event(
             "Fine-tuning job started"
@@ -101,7 +113,7 @@ class JobRun:
             f"Training {self.job.model} on {n_examples} examples: {hyper['n_epochs']} epochs, batch size "
             f"{hyper['batch_size']}, learning rate {learning_rate:.2e}, seed {self.job.seed}"
         )
-        config = training.TrainConfig(
+        config = TrainConfig(
             base_model_dir=base_dir,
             training_file=Path(training_file.path),
             validation_file=Path(validation_file.path) if validation_file else None,
@@ -113,18 +125,17 @@ class JobRun:
             max_length=models.training_context_length(self.job.model),
             resume_from=Path(self.job.resume_from) if self.job.resume_from else None,
         )
-        outcome = training.train(config, self.on_event, self.control)
+        outcome = train(config, self.on_event, self.control)
         return self.finish(outcome)
 
     def _model_progress(self, stage: str, fraction: float | None) -> None:
         suffix = f" ({fraction:.0%})" if fraction is not None else ""
         self.event(f"Preparing base model: {stage}{suffix}")
 
-    def on_event(self, event: Any) -> None:
-        kind = event.type
-        if kind == "message":
+    def on_event(self, event: TrainEvent) -> None:
+        if isinstance(event, MessageEvent):
             self.event(event.text, level={"warning": "warn"}.get(event.level, event.level))
-        elif kind == "metrics":
+        elif isinstance(event, MetricsEvent):
             data = {k: v for k, v in event.model_dump().items() if k != "type" and v is not None}
             self.event(
                 f"Step {event.step}/{event.total_steps}: training loss={event.train_loss:.4f}",
@@ -134,15 +145,15 @@ class JobRun:
             self.store.update_job(
                 self.job.id, step=event.step, total_steps=event.total_steps, trained_tokens=event.trained_tokens
             )
-        elif kind == "progress":
+        elif isinstance(event, ProgressEvent):
             finish = (
                 now() + math.ceil(event.estimated_seconds_left) if event.estimated_seconds_left is not None else None
             )
             self.store.update_job(self.job.id, step=event.step, total_steps=event.total_steps, estimated_finish=finish)
-        elif kind == "checkpoint":
+        elif isinstance(event, CheckpointEvent):
             self.checkpoint(event)
 
-    def checkpoint(self, event: Any) -> None:
+    def checkpoint(self, event: CheckpointEvent) -> None:
         name = f"{self.model_name}:ckpt-step-{event.step}"
         metrics = {k: v for k, v in dict(event.metrics).items() if v is not None}
         metrics.setdefault("step", event.step)
@@ -160,7 +171,7 @@ class JobRun:
         self.store.update_job(self.job.id, resume_from=str(event.path), step=event.step)
         self.event(f"Checkpoint created at step {event.step}")
 
-    def finish(self, outcome: Any) -> int:
+    def finish(self, outcome: TrainOutcome) -> int:
         status = outcome.status
         if status == "paused":
             self.store.update_job(

@@ -44,7 +44,7 @@ def _free_port(preferred: int) -> int:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return probe.getsockname()[1]
+            return int(probe.getsockname()[1])
     raise OSError("no free port on 127.0.0.1")
 
 
@@ -58,7 +58,7 @@ def read_state() -> EngineState | None:
 def healthy(state: EngineState, timeout: float = 1.0) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{state.port}/health", timeout=timeout) as response:
-            return response.status == 200 and orjson.loads(response.read()).get("status") == "ok"
+            return bool(response.status == 200 and orjson.loads(response.read()).get("status") == "ok")
     except (OSError, urllib.error.URLError, ValueError):
         return False
 

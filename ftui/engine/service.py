@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ftui.catalog import load_catalog
 from ftui.dataset.findings import Severity
 from ftui.dataset.reader import DatasetFileError
 from ftui.dataset.validator import validate_to_report
@@ -444,7 +443,3 @@ class EngineService:
 
     def running_job(self) -> str | None:
         return self._running_job
-
-
-def catalog_card(model_id: str):
-    return load_catalog().get(model_id)

@@ -168,7 +168,9 @@ class Store:
         with self.transaction() as db:
             db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", [_encode(k, v) for k, v in values.items()])
 
-    def _update(self, table: str, key: str, changes: dict[str, Any], where: str = "", where_args: tuple = ()) -> bool:
+    def _update(
+        self, table: str, key: str, changes: dict[str, Any], where: str = "", where_args: tuple[Any, ...] = ()
+    ) -> bool:
         assignments = ", ".join(f"{column} = ?" for column in changes)
         with self.transaction() as db:
             cursor = db.execute(

@@ -103,7 +103,8 @@ def head_cross_entropy(hidden: Any, weight: Any, targets: Any) -> tuple[Any, Any
     global _HEAD_CROSS_ENTROPY
     if _HEAD_CROSS_ENTROPY is None:
         _HEAD_CROSS_ENTROPY = _head_cross_entropy_class()
-    return _HEAD_CROSS_ENTROPY.apply(hidden, weight, targets)
+    result: tuple[Any, Any] = _HEAD_CROSS_ENTROPY.apply(hidden, weight, targets)
+    return result
 
 
 class LossModel:
@@ -117,7 +118,7 @@ class LossModel:
         self.peft_model = peft_model
         base = peft_model.get_base_model()
         self.config = base.config
-        self.decoder = base.get_decoder() if hasattr(base, "get_decoder") else None
+        self.decoder: Any = base.get_decoder() if hasattr(base, "get_decoder") else None
         self.head = base.get_output_embeddings()
         standard = getattr(self.config, "final_logit_softcapping", None) is None and not hasattr(
             self.config, "logit_scale"
@@ -176,9 +177,10 @@ def load_model(config: TrainConfig) -> tuple[Any, Any]:
         tokenizer = AutoTokenizer.from_pretrained(str(config.base_model_dir))
         model = AutoModelForCausalLM.from_pretrained(str(config.base_model_dir), dtype=torch.float32)
     model.config.use_cache = False
+    alpha: Any = config.lora_alpha  # peft annotates an int; it only scales by alpha / r, so a float works too
     lora = LoraConfig(
         r=config.lora_r,
-        lora_alpha=config.lora_alpha,
+        lora_alpha=alpha,
         lora_dropout=config.lora_dropout,
         target_modules=config.target_modules,
         bias="none",
