@@ -183,8 +183,9 @@ class ThreadCalls(_ScreenBase):
         notification. ``progress`` gets what the job hands to ``call.progress``, on the UI thread.
         """
         call: Call[Progress] = Call(self, on_progress=progress, coalesce=coalesce)
-        if exclusive:
+        if exclusive:  # the worker manager cancels the older workers of the group: they deliver nothing
             self.stop_calls(group)
+            self._calls.pop(group, None)
         self._calls.setdefault(group, []).append(call)
         report_failure = failed or self.notify_error
 

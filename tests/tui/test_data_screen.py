@@ -16,10 +16,10 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent
 from textual.worker import WorkerState
 
-from ftui.dataset.findings import Code
+from ftui.dataset.findings import Code, finding
 from ftui.dataset.fixes import sample_files
 from ftui.tui.app import FtuiApp
-from ftui.tui.screens.data import DataScreen
+from ftui.tui.screens.data import DataScreen, ValidationBatch, ValidationFinished
 from ftui.tui.screens.filepicker import FilePicker, PathSuggester
 from ftui.tui.widgets.chatview import ChatView, mask_secret, render_example
 from ftui.tui.widgets.findings import FindingsList
@@ -316,3 +316,29 @@ def test_secrets_are_masked_in_the_example() -> None:
     assert mask_secret("jane.doe@example.com") in text
     assert "not trained" in text and "the problem is here" in text
     assert ChatView  # rendered by the screen in the tests above
+
+
+def test_batches_of_a_replaced_validation_run_are_dropped(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        write_bad_file(Path("bad.jsonl"))
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "bad.jsonl")
+        report = screen.report
+        assert report is not None and not screen.running
+        findings = screen.query_one(FindingsList)
+        listed = list(findings.findings)
+        current = screen._run_number
+        extra = finding(Code.INVALID_JSON, "from another run", line=99)
+
+        # A run that was replaced (the file changed, another was chosen) still has messages in flight: dropped.
+        screen.post_message(ValidationBatch(current - 1, [extra], None))
+        screen.post_message(ValidationFinished(current - 1, report.model_copy(update={"errors": 0})))
+        await pilot.pause()
+        assert findings.findings == listed and screen.report is report
+
+        # The current run's batches are shown.
+        screen.post_message(ValidationBatch(current, [extra], None))
+        await pilot.pause()
+        assert findings.findings == [*listed, extra]
+
+    run(app, scenario)

@@ -357,3 +357,66 @@ def test_f1_help_explains_every_field() -> None:
     for detail in FIELD_DETAIL.values():
         assert detail in OptionsScreen.HELP
     assert "Ctrl+R" in OptionsScreen.HELP and "Ctrl+S" in ReviewScreen.HELP
+
+
+def test_s_saves_the_choices_as_a_job_file_and_asks_before_replacing_one(app: FtuiApp) -> None:
+    from ftui.jobfile import JobFile
+    from ftui.tui.screens.savejob import SaveJobFile
+
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = wizard_with_sample(hyperparameters=Hyperparameters(n_epochs=2), seed=7, suffix="first")
+        review = ReviewScreen()
+        await app.push_screen(review)
+        await pilot.pause()
+
+        await pilot.press("s")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, SaveJobFile)
+        assert dialog.query_one("#save-job-path", Input).value == str(Path("data") / "job.toml")
+        await pilot.press("enter")
+        saved = Path("data/job.toml")
+        await wait_for(pilot, saved.exists, "the job file")
+        assert app.screen is review
+        job_file = JobFile.load(saved)
+        assert (job_file.model, job_file.seed, job_file.suffix) == (MODEL, 7, "first")
+        assert job_file.training_file == "northwind-train.jsonl", "relative to the job file's folder"
+        assert job_file.validation_file is not None and job_file.hyperparameters.n_epochs == 2
+        loaded = WizardState.from_job_file(job_file).training
+        assert loaded is not None and loaded.path is not None and app.wizard.training is not None
+        assert app.wizard.training.path is not None
+        assert loaded.path.resolve() == app.wizard.training.path.resolve()
+
+        # The file exists now: the first Enter asks, the second replaces it.
+        app.wizard.suffix = "second"
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SaveJobFile)
+        assert "exists" in text_of(app.screen.query_one("#save-job-message", Static))
+        assert JobFile.load(saved).suffix == "first"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: JobFile.load(saved).suffix == "second", "the replaced job file")
+        assert app.screen is review
+
+    run(app, scenario)
+
+
+def test_data_with_errors_stops_submit_with_the_errors_listed_and_nothing_uploaded(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        bad = Path("bad.jsonl")
+        bad.write_text('{"messages": [{"role": "user", "content": "Hi"}]}\n{"messages": \n')
+        app.wizard = WizardState(model=MODEL, training=DataChoice.local(bad))  # not checked on the data step
+        review = ReviewScreen()
+        await app.push_screen(review)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: review.failed, "the failure panel")
+        panel = text_of(review.query_one("#review-error", Static))
+        assert "error" in panel and "nothing was uploaded" in panel
+        assert "training, line 2" in panel and "Press d" in panel
+        assert review.submission.uploaded == {}
+        files = await asyncio.to_thread(lambda: list(app.connect().list_files()))
+        assert files == []
+
+    run(app, scenario)

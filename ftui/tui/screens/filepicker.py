@@ -104,7 +104,16 @@ class PathSuggester(Suggester):
 class PathInput(Input):
     """An Input whose Tab accepts the completion (when there is one) before moving focus."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("tab", "complete", "Complete the path", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "tab",
+            "complete",
+            "Complete the path",
+            id="picker_complete",
+            tooltip="Accept the suggested completion, else move on",
+            show=False,
+        )
+    ]
 
     def action_complete(self) -> None:
         if self._suggestion and self.cursor_at_end and self._suggestion != self.value:
@@ -125,11 +134,31 @@ class FilePicker(FtuiModal[dict[str, DataChoice] | None]):
     """Choose a file for one slot: browse, type a path, an uploaded file, or the bundled sample."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "dismiss(None)", "Cancel", id="picker_cancel"),
-        Binding("ctrl+b", "show_tab('tab-browse')", "Browse folders", id="picker_browse"),
-        Binding("ctrl+l", "show_tab('tab-path')", "Type a path", id="picker_path"),
-        Binding("ctrl+o", "show_tab('tab-uploaded')", "Uploaded files", id="picker_uploaded"),
-        Binding("ctrl+s", "show_tab('tab-sample')", "Sample dataset", id="picker_sample"),
+        Binding("escape", "dismiss(None)", "Cancel", id="picker_cancel", tooltip="Close without choosing"),
+        Binding(
+            "ctrl+b",
+            "show_tab('tab-browse')",
+            "Browse folders",
+            id="picker_browse",
+            tooltip="Browse this folder's data files",
+        ),
+        Binding(
+            "ctrl+l", "show_tab('tab-path')", "Type a path", id="picker_path", tooltip="Type a file's path, completed"
+        ),
+        Binding(
+            "ctrl+o",
+            "show_tab('tab-uploaded')",
+            "Uploaded files",
+            id="picker_uploaded",
+            tooltip="Files already uploaded to the backend",
+        ),
+        Binding(
+            "ctrl+s",
+            "show_tab('tab-sample')",
+            "Sample dataset",
+            id="picker_sample",
+            tooltip="The bundled Northwind support conversations",
+        ),
     ]
 
     def __init__(self, slot: str) -> None:
