@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ftui.dataset.findings import Code, DataFile, Severity, severity_of
 from ftui.dataset.line_rules import LineResult, count_example_tokens, inspect_line
 from ftui.dataset.sensitive import PLACEHOLDERS, SensitiveKind, find_sensitive, redact
-from ftui.dataset.tokens import estimate_tokens, load_counter
+from ftui.dataset.tokens import CountMemo, estimate_tokens, load_counter
 from ftui.dataset.validator import validate_to_report
 
 # Deterministic and quick: a fixed seed, no example database, no per-example deadline (the first call loads the
@@ -294,7 +294,7 @@ def check_result(result: LineResult, line: int) -> None:
         assert len(facts.roles) == len(facts.messages)
         assert 0 <= facts.weight_zero_turns <= facts.assistant_turns
         # Facts of a valid example must be countable.
-        total, trainable = count_example_tokens(facts, estimate_tokens, {})
+        total, trainable = count_example_tokens(facts, estimate_tokens, CountMemo())
         assert 0 <= trainable <= total
 
 
@@ -347,7 +347,7 @@ def test_token_counts_follow_the_recipe(messages_: list[dict[str, Any]]) -> None
     if result.facts is None:
         return
     count = load_counter("tiktoken:o200k_base").count
-    total, trainable = count_example_tokens(result.facts, count, {})
+    total, trainable = count_example_tokens(result.facts, count, CountMemo())
     expected_total = 3 + sum(3 + count(m["role"]) + count(m["content"]) for m in messages_)
     expected_trainable = sum(
         count(m["content"]) for m in messages_ if m["role"] == "assistant" and m.get("weight", 1) == 1

@@ -6,6 +6,7 @@ A ``Chunk`` carries everything the validator needs from those lines in a compact
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,10 +15,10 @@ from hashlib import blake2b
 from ftui.dataset.findings import MAX_FINDINGS_PER_CODE, Code, DataFile, Finding, severity_of
 from ftui.dataset.line_rules import DataFormat, ExampleFacts, count_example_tokens, inspect_line
 from ftui.dataset.reader import MAX_LINE_BYTES, describe_size
-from ftui.dataset.tokens import load_counter
+from ftui.dataset.tokens import CountMemo, load_counter
 
-_FORMAT_CODES = {DataFormat.CHAT: ord("c"), DataFormat.PREFERENCE: ord("p")}
-FORMAT_OF_CODE = {code: fmt for fmt, code in _FORMAT_CODES.items()}
+FORMAT_CODE = {DataFormat.CHAT: ord("c"), DataFormat.PREFERENCE: ord("p")}
+FORMAT_OF_CODE = {code: fmt for fmt, code in FORMAT_CODE.items()}
 
 
 def text_digest(text: str) -> int:
@@ -83,6 +84,8 @@ def inspect_lines(
     per_code: Counter[str] = Counter()
     examples: list[ExampleFacts] = []
     overlong = overlong or {}
+    roles: list[str] = []
+    prompt_digests: dict[str, int] = {}  # system prompts repeat: each distinct one is normalised and hashed once
     for offset, raw in enumerate(lines):
         line = first_line + offset
         if line in overlong:
@@ -103,28 +106,35 @@ def inspect_lines(
             continue
         examples.append(facts)
         chunk.example_lines.append(line)
-        chunk.example_formats.append(_FORMAT_CODES[facts.format])
+        chunk.example_formats.append(FORMAT_CODE[facts.format])
         chunk.example_keys.append(facts.dedupe_key)
         chunk.message_counts.append(len(facts.messages))
-        chunk.role_counts.update(facts.roles)
+        roles += facts.roles
         chunk.weight_zero_turns += facts.weight_zero_turns
         if facts.assistant_turns > 1:
             chunk.multi_turn_examples += 1
-        if facts.system_prompt is not None:
-            chunk.system_prompts.add(text_digest(" ".join(facts.system_prompt.split())))
+        prompt = facts.system_prompt
+        if prompt is not None:
+            digest = prompt_digests.get(prompt)
+            if digest is None:
+                digest = prompt_digests[prompt] = text_digest(" ".join(prompt.split()))
+            chunk.system_prompts.add(digest)
+    chunk.role_counts.update(roles)
     return chunk, examples
 
 
-def count_into(chunk: Chunk, examples: list[ExampleFacts], tokenizer: str, cache: dict[str, int]) -> Chunk:
+def count_into(chunk: Chunk, examples: list[ExampleFacts], tokenizer: str, memo: CountMemo) -> Chunk:
     count = load_counter(tokenizer).count
+    totals = chunk.token_counts
+    trainables = chunk.trainable_counts
     for facts in examples:
-        total, trainable = count_example_tokens(facts, count, cache)
-        chunk.token_counts.append(total)
-        chunk.trainable_counts.append(trainable)
+        total, trainable = count_example_tokens(facts, count, memo)
+        totals.append(total)
+        trainables.append(trainable)
     return chunk
 
 
-_worker_cache: dict[str, int] = {}
+_worker_memo = CountMemo()
 
 
 def analyze_range(path: str, start: int, end: int, data_file: DataFile, tokenizer: str) -> Chunk:
@@ -145,5 +155,13 @@ def analyze_range(path: str, start: int, end: int, data_file: DataFile, tokenize
             lines[index] = b""
         elif raw.endswith(b"\r"):
             lines[index] = raw[:-1]
-    chunk, examples = inspect_lines(lines, 1, data_file, overlong)
-    return count_into(chunk, examples, tokenizer, _worker_cache)
+    # Parsed lines hold no reference cycles and a chunk is bounded, so the cycle collector has nothing to find
+    # here: pausing it saves its repeated walks over the chunk's examples.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        chunk, examples = inspect_lines(lines, 1, data_file, overlong)
+        return count_into(chunk, examples, tokenizer, _worker_memo)
+    finally:
+        if collecting:
+            gc.enable()

@@ -19,7 +19,7 @@ from ftui.dataset.findings import Code
 from ftui.dataset.line_rules import count_example_tokens, dedupe_key, inspect_line
 from ftui.dataset.reader import read_all_lines
 from ftui.dataset.sensitive import KIND_NOUNS, SensitiveKind, redact_value
-from ftui.dataset.tokens import load_counter
+from ftui.dataset.tokens import CountMemo, load_counter
 from ftui.fsutil import atomic_writer, check_output, same_file
 from ftui.textfmt import line_list, plural
 
@@ -164,7 +164,7 @@ def clean_dataset(
     seen: set[int] = set()
     limit = model.training_context_limit if model else None
     counter = load_counter(model.tokenizer) if model and limit else None
-    cache: dict[str, int] = {}
+    memo = CountMemo()
     with atomic_writer(output) as sink:
         for number, raw in read_all_lines(source):
             if raw is None:
@@ -178,7 +178,7 @@ def clean_dataset(
                 result.invalid_lines.append(number)
                 continue
             if counter is not None and limit is not None:
-                tokens, _ = count_example_tokens(inspected.facts, counter.count, cache)
+                tokens, _ = count_example_tokens(inspected.facts, counter.count, memo)
                 if tokens > limit:
                     result.too_long_lines.append(number)
                     continue

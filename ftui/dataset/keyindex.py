@@ -44,14 +44,22 @@ class KeyIndex:
 
     def setdefault(self, key: int, value: int) -> int | None:
         """Store ``value`` under ``key`` unless present; return the earlier value, or None if it was added."""
-        key = self._stored(key)
-        slot = self._slot(key)
-        if self._keys[slot] == key:
-            return self._values[slot]
-        self._keys[slot] = key
-        self._values[slot] = max(-_VALUE_LIMIT, min(_VALUE_LIMIT, value))
+        key = key or 1  # as _stored: the hot path of the validator's merge, so written out
+        keys, mask = self._keys, self._mask
+        slot = key & mask
+        while True:
+            held = keys[slot]
+            if held == key:
+                return self._values[slot]
+            if held == _EMPTY:
+                break
+            slot = (slot + 1) & mask
+        keys[slot] = key
+        self._values[slot] = (
+            value if -_VALUE_LIMIT <= value <= _VALUE_LIMIT else max(-_VALUE_LIMIT, min(_VALUE_LIMIT, value))
+        )
         self._count += 1
-        if self._count * 2 > len(self._keys):
+        if self._count * 2 > len(keys):
             self._grow()
         return None
 

@@ -6,6 +6,7 @@ input; the hypothesis tests hold it to that.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from hashlib import blake2b
@@ -15,6 +16,7 @@ import orjson
 
 from ftui.dataset.findings import Code, DataFile, Finding, Severity, severity_of
 from ftui.dataset.sensitive import DESCRIPTIONS, STRUCTURAL_KEYS, find_sensitive, line_may_contain_sensitive
+from ftui.dataset.tokens import CountMemo
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "tool_calls", "tool_call_id", "function_call"})
@@ -526,51 +528,49 @@ def _facts(
     )
 
 
-def _tokens_of(value: Any, count: Any) -> int:
+def _tokens_of(value: Any, count: Callable[[str], int]) -> int:
     return count(value if isinstance(value, str) else orjson.dumps(value).decode())
 
 
-def count_example_tokens(facts: ExampleFacts, count: Any, cache: dict[str, int]) -> tuple[int, int]:
+# Roles whose content usually repeats from example to example, so its count is remembered.
+_REPEATING_ROLES = frozenset({"system", "developer"})
+
+
+def count_example_tokens(facts: ExampleFacts, count: Callable[[str], int], memo: CountMemo) -> tuple[int, int]:
     """(all tokens, trainable tokens) of one example by OpenAI's published recipe.
 
     Per message: 3 tokens, plus the tokens of its role, content, tool calls and name (+1 for a name); plus 3 for
-    the reply primer. Counts of strings that recur across lines (roles, system prompts, names) are cached.
+    the reply primer. Counts of strings that recur across lines (roles, system prompts, names, tools) come from
+    ``memo``.
     """
-
-    def cached(text: str) -> int:
-        tokens = cache.get(text)
-        if tokens is None:
-            tokens = count(text)
-            if len(cache) >= _CACHE_SIZE:
-                cache.clear()
-            cache[text] = tokens
-        return tokens
-
-    total = TOKENS_PER_MESSAGE * len(facts.messages) + TOKENS_REPLY_PRIMER
+    remembered = memo.count
+    messages = facts.messages
+    total = TOKENS_PER_MESSAGE * len(messages) + TOKENS_REPLY_PRIMER
     trainable = 0
     trainable_from = facts.trainable_from
-    for index, message in enumerate(facts.messages):
+    for index, message in enumerate(messages):
         role = message["role"]
-        total += cached(role)
+        total += remembered(role, count)
         content = message.get("content")
-        if type(content) is str:
-            tokens = (cached(content) if role == "system" else count(content)) if content else 0
+        if not content:
+            tokens = 0
+        elif type(content) is not str:
+            tokens = count(content_text(content))
+        elif role in _REPEATING_ROLES:
+            tokens = remembered(content, count)
         else:
-            tokens = count(content_text(content)) if content else 0
+            tokens = count(content)
         if "tool_calls" in message or "function_call" in message:
             tokens += _tokens_of(message.get("tool_calls") or message.get("function_call"), count)
         name = message.get("name")
         if name:
-            total += cached(name) + TOKENS_PER_NAME
+            total += remembered(name, count) + TOKENS_PER_NAME
         total += tokens
         if index >= trainable_from if trainable_from is not None else role == "assistant" and message.get("weight", 1):
             trainable += tokens
     if facts.tools:
-        total += cached(orjson.dumps(facts.tools).decode())
+        total += remembered(orjson.dumps(facts.tools).decode(), count)
     return total, trainable
-
-
-_CACHE_SIZE = 4096
 
 
 def detect_format(obj: Any) -> DataFormat | None:

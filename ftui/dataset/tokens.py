@@ -52,6 +52,39 @@ class TokenCounter:
     library: str = ""
 
 
+class CountMemo:
+    """Token counts of strings that repeat across examples: roles, system prompts, names, tool lists.
+
+    Bounded in entries and in characters held; when either bound is reached it starts afresh.
+    """
+
+    __slots__ = ("_chars", "_counts")
+
+    MAX_ENTRIES = 4096
+    MAX_CHARS = 1 << 20
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def count(self, text: str, count: Callable[[str], int]) -> int:
+        """``count(text)``, remembered."""
+        tokens = self._counts.get(text)
+        if tokens is None:
+            tokens = count(text)
+            size = len(text)
+            if len(self._counts) >= self.MAX_ENTRIES or self._chars + size > self.MAX_CHARS:
+                self._counts.clear()
+                self._chars = 0
+            if size <= self.MAX_CHARS:
+                self._counts[text] = tokens
+                self._chars += size
+        return tokens
+
+
 def estimate_tokens(text: str) -> int:
     return -(-len(text.encode("utf-8", "surrogatepass")) // ESTIMATE_BYTES_PER_TOKEN)
 

@@ -26,7 +26,7 @@ from typing import BinaryIO
 from pydantic import BaseModel, ConfigDict
 
 from ftui.catalog import DEFAULT_TARGET_MODEL, Method, ModelCard, load_catalog
-from ftui.dataset.analysis import FORMAT_OF_CODE, Chunk, analyze_range, count_into, inspect_lines
+from ftui.dataset.analysis import FORMAT_CODE, FORMAT_OF_CODE, Chunk, analyze_range, count_into, inspect_lines
 from ftui.dataset.findings import (
     MAX_FINDINGS_PER_CODE,
     Code,
@@ -48,7 +48,7 @@ from ftui.dataset.reader import (
     iter_blocks,
     open_dataset,
 )
-from ftui.dataset.tokens import TokenCounter, load_counter
+from ftui.dataset.tokens import CountMemo, TokenCounter, load_counter
 from ftui.estimates import auto_epochs, billable_tokens
 
 CLOUD_MIN_EXAMPLES = 10
@@ -230,26 +230,41 @@ class _FileRun:
         stats = self.stats
         limit = self.target.card.training_context_limit
         seen = self.seen_examples
+        lines = chunk.example_lines
+        formats = chunk.example_formats
+        totals = chunk.token_counts
+        if self.format is None and formats:
+            self.format = FORMAT_OF_CODE[formats[0]]
+        own = FORMAT_CODE[self.format] if self.format is not None else 0
+        mixed = formats.count(own) != len(formats)  # then the lines in another format are left out
+        over = limit is not None and len(totals) > 0 and max(totals) > limit
+        sign = 1 if self.data_file is DataFile.TRAINING else -1
+        kept: list[int] = []
         for index, key in enumerate(chunk.example_keys):
-            line = chunk.example_lines[index] + line_offset
-            example_format = FORMAT_OF_CODE[chunk.example_formats[index]]
-            if self.format is None:
-                self.format = example_format
-            elif example_format is not self.format:
-                stats.invalid_lines += 1
-                listed.extend(self._mixed_format(line, example_format))
-                continue
-            earlier = seen.setdefault(key, line if self.data_file is DataFile.TRAINING else -line)
+            line = lines[index] + line_offset
+            if mixed:
+                if formats[index] != own:
+                    stats.invalid_lines += 1
+                    listed.extend(self._mixed_format(line, FORMAT_OF_CODE[formats[index]]))
+                    continue
+                kept.append(index)
+            earlier = seen.setdefault(key, sign * line)
             if earlier is not None:
                 listed.extend(self._duplicate(line, earlier))
-            tokens = chunk.token_counts[index]
-            self.message_counts.append(chunk.message_counts[index])
-            self.token_counts.append(tokens)
-            self.trainable_counts.append(chunk.trainable_counts[index])
-            stats.examples += 1
-            if limit is not None and tokens > limit:
+            if over and limit is not None and totals[index] > limit:
                 stats.examples_over_limit += 1
-                listed.extend(self._too_many_tokens(line, tokens, limit))
+                listed.extend(self._too_many_tokens(line, totals[index], limit))
+        if mixed:
+            for index in kept:
+                self.message_counts.append(chunk.message_counts[index])
+                self.token_counts.append(totals[index])
+                self.trainable_counts.append(chunk.trainable_counts[index])
+            stats.examples += len(kept)
+        else:
+            self.message_counts.extend(chunk.message_counts)
+            self.token_counts.extend(totals)
+            self.trainable_counts.extend(chunk.trainable_counts)
+            stats.examples += len(formats)
         stats.lines += chunk.lines
         stats.invalid_lines += chunk.invalid_lines
         stats.blank_lines += chunk.blank_lines
@@ -398,7 +413,7 @@ class Validation:
         self.n_epochs = n_epochs
         self.workers = worker_count() if workers is None else workers
         self._cancelled = threading.Event()
-        self._token_cache: dict[str, int] = {}
+        self._token_memo = CountMemo()
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -451,7 +466,7 @@ class Validation:
         """Check one block in this process. Findings go out before token counting starts, so they come at once."""
         chunk, examples = inspect_lines(block.lines, block.first_line, run.data_file, dict(block.overlong))
         yield from run.merge_findings(chunk, 0)
-        count_into(chunk, examples, self.target.card.tokenizer, self._token_cache)
+        count_into(chunk, examples, self.target.card.tokenizer, self._token_memo)
         run.exact_tokens = load_counter(self.target.card.tokenizer).exact
         yield from run.merge_examples(chunk, 0)
         yield Progress(file=run.data_file, bytes_read=block.bytes_read, bytes_total=run.info.size)
