@@ -84,7 +84,10 @@ def test_a_seed_is_generated_when_the_file_has_none_and_an_explicit_one_wins(tmp
         ('model = "m"\ntraining_file = "t"\nseed = "seven"\n', "job.toml: seed: Input should be a valid integer"),
         ('model = 3\ntraining_file = "t"\n', "job.toml: model: Input should be a valid string"),
         ('training_file = "t"\n', "job.toml: 'model' is missing"),
-        ('model = "m"\ntraining_file = "t"\n[metadata]\nn = 1\n', "job.toml: metadata.n: Input should be a valid string"),
+        (
+            'model = "m"\ntraining_file = "t"\n[metadata]\nn = 1\n',
+            "job.toml: metadata.n: Input should be a valid string",
+        ),
         ('model = "m"\ntraining_file = \n', "job.toml: not valid TOML: "),
     ],
 )
