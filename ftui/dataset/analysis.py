@@ -34,12 +34,12 @@ class Chunk:
     invalid_lines: int = 0
     blank_lines: int = 0
     # One entry per valid example, in line order.
-    example_lines: array = field(default_factory=lambda: array("I"))
+    example_lines: array[int] = field(default_factory=lambda: array("I"))
     example_formats: bytearray = field(default_factory=bytearray)
-    example_keys: array = field(default_factory=lambda: array("Q"))
-    message_counts: array = field(default_factory=lambda: array("I"))
-    token_counts: array = field(default_factory=lambda: array("I"))
-    trainable_counts: array = field(default_factory=lambda: array("I"))
+    example_keys: array[int] = field(default_factory=lambda: array("Q"))
+    message_counts: array[int] = field(default_factory=lambda: array("I"))
+    token_counts: array[int] = field(default_factory=lambda: array("I"))
+    trainable_counts: array[int] = field(default_factory=lambda: array("I"))
     role_counts: Counter[str] = field(default_factory=Counter)
     weight_zero_turns: int = 0
     multi_turn_examples: int = 0

@@ -506,7 +506,7 @@ def _preference_facts(obj: dict[str, Any], raw: bytes, out: _Line) -> ExampleFac
             "The preferred and non-preferred outputs are the same, so there is nothing to prefer.",
             "non_preferred_output",
         )
-    if out.has_error:
+    if out.has_error or not isinstance(prompt, dict):  # a prompt that is not an object is an error already
         return None
     messages = [*prompt["messages"], *outputs[0], *outputs[1]]
     return _facts(DataFormat.PREFERENCE, messages, len(prompt["messages"]), prompt.get("tools"), seen, raw)

@@ -45,10 +45,11 @@ class FileInfo:
 
 
 def describe_size(size: int) -> str:
+    value: float = size
     for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
+        if value < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
     raise AssertionError("unreachable")
 
 
@@ -96,7 +97,7 @@ def iter_blocks(handle: BinaryIO, info: FileInfo) -> Iterator[Block]:
     Raises DatasetFileError if a gzip file is corrupt or the disk fails mid-read.
     """
     raw = handle
-    stream: BinaryIO = gzip.GzipFile(fileobj=handle, mode="rb") if info.compressed else handle
+    stream: BinaryIO | gzip.GzipFile = gzip.GzipFile(fileobj=handle, mode="rb") if info.compressed else handle
     pending = b""
     skipping = 0  # bytes of an overlong line seen so far; 0 when not skipping
     line_number = 1

@@ -68,7 +68,7 @@ class Distribution(BaseModel):
     mean: float
 
     @classmethod
-    def of(cls, values: array) -> Distribution | None:
+    def of(cls, values: array[int]) -> Distribution | None:
         if not values:
             return None
         ordered = sorted(values)
@@ -197,9 +197,9 @@ class _FileRun:
     stats: FileStats = field(init=False)
     exact_tokens: bool = True
     format: DataFormat | None = None
-    message_counts: array = field(default_factory=lambda: array("I"))
-    token_counts: array = field(default_factory=lambda: array("I"))
-    trainable_counts: array = field(default_factory=lambda: array("I"))
+    message_counts: array[int] = field(default_factory=lambda: array("I"))
+    token_counts: array[int] = field(default_factory=lambda: array("I"))
+    trainable_counts: array[int] = field(default_factory=lambda: array("I"))
     system_prompts: set[int] = field(default_factory=set)
     role_counts: Counter[str] = field(default_factory=Counter)
     file_codes: Counter[str] = field(default_factory=Counter)
@@ -211,14 +211,16 @@ class _FileRun:
         self.file_codes[item.code] += 1
         return [item] if self.tally.record(item) else []
 
-    def emit_new(self, code: Code, message: str, line: int | None = None, **extra: object) -> list[Finding]:
-        return self.emit(finding(code, message, line=line, file=self.data_file, **extra))
+    def emit_new(self, code: Code, message: str, line: int | None = None) -> list[Finding]:
+        return self.emit(finding(code, message, line=line, file=self.data_file))
 
     def merge_findings(self, chunk: Chunk, line_offset: int) -> list[Finding]:
         """The chunk's own findings, renumbered to file lines; its per-example data is merged by merge_examples."""
         listed: list[Finding] = []
         for item in chunk.findings:
-            placed = item.model_copy(update={"line": item.line + line_offset}) if line_offset else item
+            placed = item
+            if line_offset and item.line is not None:
+                placed = item.model_copy(update={"line": item.line + line_offset})
             listed.extend(self.emit(placed))
         for code, number in chunk.dropped.items():
             self.file_codes[code] += number
