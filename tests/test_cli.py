@@ -298,9 +298,9 @@ def test_validate_json_with_openai_model_counts_tokens_exactly_and_offline(run_c
     assert report["billable_tokens"] == 2 * report["training"]["total_tokens"]
     assert report["training"]["examples"] == 73 and report["validation"]["examples"] == 18
     assert report["errors"] == 0
-    # The tokenizer blob went into the isolated cache dir, not the user's.
-    cached = list((Path(cli_env["XDG_CACHE_HOME"]) / "ftui" / "tiktoken").iterdir())
-    assert len(cached) == 1
+    # Any tokenizer file went into the isolated cache dir, not the user's (the bpe-openai counter needs none).
+    cache = Path(cli_env["XDG_CACHE_HOME"]) / "ftui" / "tiktoken"
+    assert len(list(cache.iterdir()) if cache.exists() else []) <= 1
 
 
 def test_gzip_file_validates_like_its_plain_twin(run_cli, write_jsonl, tmp_path):
