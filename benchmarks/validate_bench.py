@@ -2,6 +2,7 @@
 
     python benchmarks/validate_bench.py            # 100k examples (~130 MB) + the 1 GB memory run
     python benchmarks/validate_bench.py --quick    # 10k examples, 100 MB memory run
+    python benchmarks/validate_bench.py --repeat 5 # speed runs: fastest of 5 rounds (default 3)
 
 The reference does what OpenAI's cookbook notebook does: json.loads per line, its format checks, then tiktoken's
 encode() on every message value. ftui runs with every rule on (structure, roles, weights, tool calls, duplicates,
@@ -15,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import threading
@@ -383,9 +385,22 @@ def peak_memory_mb(path: Path) -> tuple[float, float]:
     return peak / 1024, time.perf_counter() - started
 
 
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _timed(run):
+    """(what ``run()`` returns, wall seconds, CPU seconds of this process and its finished workers)."""
+    wall, cpu = time.perf_counter(), _cpu_seconds()
+    result = run()
+    return result, time.perf_counter() - wall, _cpu_seconds() - cpu
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the speed runs; each keeps its fastest")
     args = parser.parse_args()
     examples = 10_000 if args.quick else 100_000
     large_bytes = (100 if args.quick else 1024) * 1024 * 1024
@@ -406,17 +421,25 @@ def main() -> int:
         f"ftui counts with {counter.library}"
     )
 
-    started = time.perf_counter()
-    ref_examples, ref_errors, ref_tokens = reference_validate(path, encoding)
-    reference_seconds = time.perf_counter() - started
-
-    started = time.perf_counter()
-    report = ftui_validate(path)
-    ftui_seconds = time.perf_counter() - started
-
-    started = time.perf_counter()
-    ftui_validate(path, workers=1)
-    single_seconds = time.perf_counter() - started
+    # Rounds alternate the three runs; each keeps its fastest round, the usual estimate on a machine that also
+    # runs other work. CPU seconds (this process and its workers) show the work done whatever else is running.
+    best: dict[str, tuple[float, float]] = {}
+    ref_examples = ref_errors = ref_tokens = 0
+    report = None
+    for round_number in range(1, args.repeat + 1):
+        (ref_examples, ref_errors, ref_tokens), *reference = _timed(lambda: reference_validate(path, encoding))
+        report, *default = _timed(lambda: ftui_validate(path))
+        _, *single = _timed(lambda: ftui_validate(path, workers=1))
+        for name, (wall, cpu) in (("reference", reference), ("default", default), ("single", single)):
+            if name not in best or wall < best[name][0]:
+                best[name] = (wall, cpu)
+        if args.repeat > 1:
+            print(
+                f"round {round_number}: reference {reference[0]:6.2f} s, ftui {default[0]:6.2f} s "
+                f"({reference[0] / default[0]:.2f}x), 1 process {single[0]:6.2f} s ({reference[0] / single[0]:.2f}x); "
+                f"load {os.getloadavg()[0]:.1f}"
+            )
+    assert report is not None
 
     if report.training.total_tokens != ref_tokens or report.training.examples != ref_examples:
         print(
@@ -427,13 +450,17 @@ def main() -> int:
     print(
         f"both count {ref_tokens:,} tokens in {ref_examples:,} examples; reference errors {ref_errors}, ftui errors {report.errors}"
     )
+    rounds = f"best of {args.repeat}" if args.repeat > 1 else "one run"
+    for label, name in (
+        ("reference (json + tiktoken per message):", "reference"),
+        ("ftui, 1 process, every rule:            ", "single"),
+        ("ftui, default (worker processes):       ", "default"),
+    ):
+        wall, cpu = best[name]
+        print(f"{label} {wall:6.2f} s  {size_mb / wall:6.1f} MB/s  ({cpu:6.2f} CPU s; {rounds})")
+    reference_seconds, single_seconds, ftui_seconds = best["reference"][0], best["single"][0], best["default"][0]
     print(
-        f"reference (json + tiktoken per message): {reference_seconds:6.2f} s  {size_mb / reference_seconds:6.1f} MB/s"
-    )
-    print(f"ftui, 1 process, every rule:             {single_seconds:6.2f} s  {size_mb / single_seconds:6.1f} MB/s")
-    print(f"ftui, default (worker processes):        {ftui_seconds:6.2f} s  {size_mb / ftui_seconds:6.1f} MB/s")
-    print(
-        f"throughput ratio vs reference: {reference_seconds / ftui_seconds:.2f}x (goal >= 2x); "
+        f"throughput ratio vs reference: {reference_seconds / ftui_seconds:.2f}x (goal >= 3x); "
         f"single process {reference_seconds / single_seconds:.2f}x"
     )
 
