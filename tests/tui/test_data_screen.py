@@ -19,8 +19,8 @@ from textual.worker import WorkerState
 from ftui.dataset.findings import Code, finding
 from ftui.dataset.fixes import sample_files
 from ftui.tui.app import FtuiApp
+from ftui.tui.dialogs.filepicker import FilePicker, PathSuggester
 from ftui.tui.screens.data import DataScreen, ValidationBatch, ValidationFinished
-from ftui.tui.screens.filepicker import FilePicker, PathSuggester
 from ftui.tui.widgets.chatview import ChatView, mask_secret, render_example
 from ftui.tui.widgets.findings import FindingsList
 

@@ -361,7 +361,7 @@ def test_f1_help_explains_every_field() -> None:
 
 def test_s_saves_the_choices_as_a_job_file_and_asks_before_replacing_one(app: FtuiApp) -> None:
     from ftui.jobfile import JobFile
-    from ftui.tui.screens.savejob import SaveJobFile
+    from ftui.tui.dialogs.savejob import SaveJobFile
 
     async def scenario(pilot: Pilot) -> None:
         app.wizard = wizard_with_sample(hyperparameters=Hyperparameters(n_epochs=2), seed=7, suffix="first")

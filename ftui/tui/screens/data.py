@@ -34,7 +34,7 @@ from ftui.dataset.validator import Validation, ValidationReport
 from ftui.fsutil import OutputExistsError
 from ftui.submit import DataChoice
 from ftui.tui.base import Call, FtuiScreen
-from ftui.tui.screens.filepicker import TRAINING, VALIDATION, FilePicker, display_path, local_choice
+from ftui.tui.dialogs.filepicker import TRAINING, VALIDATION, FilePicker, display_path, local_choice
 from ftui.tui.widgets.chatview import ChatView, render_example
 from ftui.tui.widgets.findings import FindingsList
 from ftui.tui.widgets.stats import StatsPanel

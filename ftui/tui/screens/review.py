@@ -24,7 +24,7 @@ from ftui.options import AUTO, JobOptions, generate_seed
 from ftui.submit import ROLES, DataChoice, DataErrors, Role, Stage, Submission, SubmitPlan, SubmitStatus
 from ftui.textfmt import format_size, plural
 from ftui.tui.base import Call, FtuiScreen
-from ftui.tui.screens.savejob import SaveJobFile
+from ftui.tui.dialogs.savejob import SaveJobFile
 from ftui.tui.state import WizardState
 from ftui.tui.widgets.estimate import estimate_for, summary_line
 

@@ -1,0 +1,1 @@
+"""Dialogs (modal screens) that screens open over themselves; they never open screens."""
