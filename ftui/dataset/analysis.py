@@ -14,8 +14,9 @@ from hashlib import blake2b
 
 from ftui.dataset.findings import MAX_FINDINGS_PER_CODE, Code, DataFile, Finding, severity_of
 from ftui.dataset.line_rules import DataFormat, ExampleFacts, count_example_tokens, inspect_line
-from ftui.dataset.reader import MAX_LINE_BYTES, describe_size
+from ftui.dataset.reader import MAX_LINE_BYTES
 from ftui.dataset.tokens import CountMemo, load_counter
+from ftui.textfmt import format_size
 
 FORMAT_CODE = {DataFormat.CHAT: ord("c"), DataFormat.PREFERENCE: ord("p")}
 FORMAT_OF_CODE = {code: fmt for fmt, code in FORMAT_CODE.items()}
@@ -60,7 +61,7 @@ def _line_too_long(line: int, size: int, data_file: DataFile) -> Finding:
         severity=severity_of(Code.LINE_TOO_LONG),
         file=data_file,
         line=line,
-        message=f"The line is {describe_size(size)} long, more than the {describe_size(MAX_LINE_BYTES)} ftui reads "
+        message=f"The line is {format_size(size)} long, more than the {format_size(MAX_LINE_BYTES)} ftui reads "
         "as one example (a training example is at most a few hundred KB). It was skipped. "
         "Check that the file has one JSON object per line.",
     )

@@ -44,15 +44,6 @@ class FileInfo:
     compressed: bool
 
 
-def describe_size(size: int) -> str:
-    value: float = size
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def open_dataset(path: Path) -> tuple[BinaryIO, FileInfo]:
     """Open ``path`` for streaming; raise DatasetFileError with a plain message when that is impossible."""
     try:
