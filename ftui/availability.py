@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from ftui.catalog import Catalog, Method, ModelCard, Provider, Task
+from ftui.catalog import PROVIDER_NAMES, Catalog, Method, ModelCard, Provider, Task
 
 
 class LiveModelInfo(Protocol):
@@ -41,13 +41,6 @@ MARK_WORDS: dict[Mark, str] = {
     Mark.AVAILABLE: "fine-tunable here",
     Mark.UNAVAILABLE: "not on this backend",
     Mark.UNKNOWN: "availability unknown",
-}
-
-PROVIDER_NAMES: dict[Provider, str] = {
-    Provider.OPENAI: "OpenAI",
-    Provider.AZURE: "Azure OpenAI",
-    Provider.FOUNDRY: "Microsoft Foundry",
-    Provider.LOCAL: "Local engine",
 }
 
 # The profile kinds that can train a card of each provider, by name.
@@ -192,6 +185,7 @@ def availability(
 
 def _elsewhere_reason(card: ModelCard) -> str:
     owners = " and ".join(PROVIDER_NAMES[p] for p in card.providers)
+    owners = owners[:1].upper() + owners[1:]
     cloud = [_PROFILE_NAMES[p] for p in card.providers if p in _PROFILE_NAMES]
     if cloud:
         return f"{owners} model — switch to an {' or '.join(cloud)} profile (F2)."

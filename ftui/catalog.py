@@ -21,6 +21,14 @@ class Provider(StrEnum):
     LOCAL = "local"
 
 
+PROVIDER_NAMES: dict[Provider, str] = {
+    Provider.OPENAI: "OpenAI",
+    Provider.AZURE: "Azure OpenAI",
+    Provider.FOUNDRY: "Microsoft Foundry",
+    Provider.LOCAL: "the local engine",
+}
+
+
 class Task(StrEnum):
     CHAT_COMPLETION = "chat-completion"
     TEXT_CLASSIFICATION = "text-classification"

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ftui.catalog import Method, ModelCard, load_catalog
 from ftui.fsutil import atomic_writer, check_output
-from ftui.options import SEED_MAX, Hyperparameters, JobOptions, generate_seed, metadata_problem
+from ftui.options import SEED_MAX, Hyperparameters, JobMetadata, JobOptions, generate_seed
 from ftui.submit import DataChoice, SubmitPlan
 
 JobMethod = Literal["supervised", "dpo"]
@@ -86,17 +86,9 @@ class JobFile(BaseModel):
     hyperparameters: Hyperparameters = Hyperparameters()
     seed: int | None = Field(default=None, ge=0, le=SEED_MAX)
     suffix: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
+    metadata: JobMetadata = Field(default_factory=dict)
 
     _folder: Path | None = PrivateAttr(default=None)
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_within_limits(cls, value: dict[str, str]) -> dict[str, str]:
-        problem = metadata_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     # -- reading and writing ------------------------------------------------------------------------------------
 

@@ -11,11 +11,11 @@ import math
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from ftui.catalog import Method, ModelCard, Provider, load_catalog
+from ftui.catalog import PROVIDER_NAMES, Method, ModelCard, Provider, load_catalog
 from ftui.estimates import auto_epochs, billable_tokens, cloud_auto_batch_size, local_auto_batch_size
 
 Auto = Literal["auto"]
@@ -144,6 +144,17 @@ def generate_seed() -> int:
 # --- the job's options ----------------------------------------------------------------------------------------------
 
 
+def _checked_metadata(value: dict[str, str]) -> dict[str, str]:
+    problem = metadata_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Job metadata within the service's limits (validated wherever a model holds it).
+JobMetadata = Annotated[dict[str, str], AfterValidator(_checked_metadata)]
+
+
 class JobOptions(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -152,17 +163,9 @@ class JobOptions(BaseModel):
     hyperparameters: Hyperparameters = Hyperparameters()
     seed: int | None = Field(default=None, ge=0, le=SEED_MAX, description="None: generated at submit.")
     suffix: str | None = Field(default=None, description="Added to the fine-tuned model's name.")
-    metadata: dict[str, str] = Field(
+    metadata: JobMetadata = Field(
         default_factory=dict, description="Sent with the job, beside ftui's own created_with."
     )
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata_within_limits(cls, value: dict[str, str]) -> dict[str, str]:
-        problem = metadata_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("suffix")
     @classmethod
@@ -186,7 +189,7 @@ class JobOptions(BaseModel):
         problems = []
         limit = SUFFIX_LIMITS[provider]
         if len(self.suffix) > limit:
-            problems.append(f"The suffix has {len(self.suffix)} characters; {_provider_name(provider)} allows {limit}.")
+            problems.append(f"The suffix has {len(self.suffix)} characters; {PROVIDER_NAMES[provider]} allows {limit}.")
         # Azure and the local engine allow only these; OpenAI documents no set, but ':' would break the
         # "ft:<base>:<org>:<suffix>:<id>" name, so ftui keeps to the common one.
         if not SUFFIX_PATTERN.fullmatch(self.suffix):
@@ -287,12 +290,6 @@ def _metadata_of(data: Mapping[str, Any]) -> dict[str, str]:
         if value is not None and REQUEST_METADATA.get(str(key)) != value
     }
     return own if metadata_problem(own) is None else {}
-
-
-def _provider_name(provider: Provider) -> str:
-    return {Provider.OPENAI: "OpenAI", Provider.AZURE: "Azure OpenAI", Provider.FOUNDRY: "Microsoft Foundry"}.get(
-        provider, "the local engine"
-    )
 
 
 def _method_of(data: Mapping[str, Any]) -> Method:

@@ -8,23 +8,15 @@ from collections.abc import Callable
 from ftui.catalog import TASK_LABELS, ModelCard
 from ftui.dataset.findings import Finding, Severity
 from ftui.dataset.validator import Distribution, FileStats, ValidationReport
-from ftui.textfmt import plural
+from ftui.textfmt import format_number, plural
 
 MAX_LISTED_PER_SEVERITY = 50
-
-
-def _number(value: float | int | None) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.1f}"
-    return f"{int(value):,}"
 
 
 def _distribution(value: Distribution | None) -> str:
     if value is None:
         return "-"
-    return f"{_number(value.min)} / {_number(value.median)} / {_number(value.p90)} / {_number(value.max)}"
+    return f"{format_number(value.min)} / {format_number(value.median)} / {format_number(value.p90)} / {format_number(value.max)}"
 
 
 def _finding_line(item: Finding) -> str:
@@ -57,18 +49,18 @@ def _stat_rows(training: FileStats, validation: FileStats | None) -> list[tuple[
         return label, render(training), render(validation) if validation else ""
 
     return [
-        row("lines", lambda s: _number(s.lines)),
-        row("valid examples", lambda s: _number(s.examples)),
-        row("lines with errors", lambda s: _number(s.invalid_lines)),
+        row("lines", lambda s: format_number(s.lines)),
+        row("valid examples", lambda s: format_number(s.examples)),
+        row("lines with errors", lambda s: format_number(s.invalid_lines)),
         row("messages / example (min/med/p90/max)", lambda s: _distribution(s.messages_per_example)),
         row("tokens / example", lambda s: _distribution(s.tokens_per_example)),
         row("trainable tokens / example", lambda s: _distribution(s.trainable_tokens_per_example)),
-        row("total tokens", lambda s: _number(s.total_tokens)),
-        row("trainable tokens", lambda s: _number(s.trainable_tokens)),
-        row("examples over the token limit", lambda s: _number(s.examples_over_limit)),
-        row("distinct system prompts", lambda s: _number(s.distinct_system_prompts)),
-        row("multi-turn examples", lambda s: f"{_number(s.multi_turn_examples)} ({s.multi_turn_share:.0%})"),
-        row("assistant turns with weight 0", lambda s: _number(s.weight_zero_turns)),
+        row("total tokens", lambda s: format_number(s.total_tokens)),
+        row("trainable tokens", lambda s: format_number(s.trainable_tokens)),
+        row("examples over the token limit", lambda s: format_number(s.examples_over_limit)),
+        row("distinct system prompts", lambda s: format_number(s.distinct_system_prompts)),
+        row("multi-turn examples", lambda s: f"{format_number(s.multi_turn_examples)} ({s.multi_turn_share:.0%})"),
+        row("assistant turns with weight 0", lambda s: format_number(s.weight_zero_turns)),
         row("messages by role", lambda s: ", ".join(f"{k} {v:,}" for k, v in sorted(s.role_counts.items())) or "-"),
     ]
 
@@ -130,10 +122,10 @@ def render_card(card: ModelCard) -> str:
         ("Available on", ", ".join(card.providers) + mark("providers")),
         ("Tasks", ", ".join(TASK_LABELS[t] for t in card.tasks) + mark("tasks")),
         ("Methods", ", ".join(card.methods) + mark("methods")),
-        ("Context window", _number(card.context_window) + mark("context_window")),
+        ("Context window", format_number(card.context_window) + mark("context_window")),
         (
             "Training limit",
-            f"{_number(card.training_context_limit)} tokens per example" + mark("training_context_limit"),
+            f"{format_number(card.training_context_limit)} tokens per example" + mark("training_context_limit"),
         ),
         ("Tokenizer", card.tokenizer + mark("tokenizer")),
         ("Languages", ", ".join(card.languages) + mark("languages")),

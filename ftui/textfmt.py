@@ -9,6 +9,15 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     return f"{count:,} {word}"
 
 
+def format_number(value: float | None) -> str:
+    """A count or measure for a table: '1,024', '3.5', '-' when unknown."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
 def line_list(numbers: list[int], limit: int = 12) -> str:
     """'line 7' or 'lines 7, 12 and 3 more'."""
     shown = ", ".join(str(n) for n in numbers[:limit])

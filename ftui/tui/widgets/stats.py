@@ -12,37 +12,30 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from ftui.dataset.validator import Distribution, FileStats, ValidationReport
-
-
-def _number(value: float | int | None) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.1f}"
-    return f"{int(value):,}"
+from ftui.textfmt import format_number
 
 
 def _part(distribution: Distribution | None, name: str) -> str:
-    return "-" if distribution is None else _number(getattr(distribution, name))
+    return "-" if distribution is None else format_number(getattr(distribution, name))
 
 
 Row = tuple[str, Callable[[FileStats], str]]
 
 # Labels fit a 36-column pane (80-column terminals) beside two figures.
 ROWS: tuple[Row, ...] = (
-    ("examples", lambda s: _number(s.examples)),
-    ("invalid lines", lambda s: _number(s.invalid_lines)),
-    ("multi-turn", lambda s: f"{_number(s.multi_turn_examples)} ({s.multi_turn_share:.0%})"),
-    ("system messages", lambda s: _number(s.role_counts.get("system", 0))),
-    ("  distinct", lambda s: _number(s.distinct_system_prompts)),
+    ("examples", lambda s: format_number(s.examples)),
+    ("invalid lines", lambda s: format_number(s.invalid_lines)),
+    ("multi-turn", lambda s: f"{format_number(s.multi_turn_examples)} ({s.multi_turn_share:.0%})"),
+    ("system messages", lambda s: format_number(s.role_counts.get("system", 0))),
+    ("  distinct", lambda s: format_number(s.distinct_system_prompts)),
     ("tokens/ex. min", lambda s: _part(s.tokens_per_example, "min")),
     ("  median", lambda s: _part(s.tokens_per_example, "median")),
     ("  90th pct", lambda s: _part(s.tokens_per_example, "p90")),
     ("  max", lambda s: _part(s.tokens_per_example, "max")),
-    ("total tokens", lambda s: _number(s.total_tokens)),
-    ("trainable tokens", lambda s: _number(s.trainable_tokens)),
-    ("over token limit", lambda s: _number(s.examples_over_limit)),
-    ("weight-0 turns", lambda s: _number(s.weight_zero_turns)),
+    ("total tokens", lambda s: format_number(s.total_tokens)),
+    ("trainable tokens", lambda s: format_number(s.trainable_tokens)),
+    ("over token limit", lambda s: format_number(s.examples_over_limit)),
+    ("weight-0 turns", lambda s: format_number(s.weight_zero_turns)),
 )
 
 
