@@ -1031,8 +1031,12 @@ def _run_jobs_control(args: argparse.Namespace) -> int:
 
         print(orjson.dumps(job.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
     else:
-        record = _job_record(job)
-        print(f"{job.id} {STATUS_LABELS[JobStatus(record['status'])]}")
+        status = JobStatus(_job_record(job)["status"])
+        if args.action == "cancel" and status is not JobStatus.CANCELLED:
+            # A running job stops after its current step; the backend still reports it as running until then.
+            print(f"{job.id} cancelling (still {STATUS_LABELS[status]}); 'ftui jobs watch {job.id}' follows it")
+        else:
+            print(f"{job.id} {STATUS_LABELS[status]}")
     return EXIT_OK
 
 

@@ -324,7 +324,11 @@ def test_create_with_flags_as_json_then_pause_resume_and_cancel(cli, client: ope
         code, out, err = cli("jobs", "resume", job["id"], "--json")
         assert code == 0 and json.loads(out)["id"] == job["id"]
         code, out, err = cli("jobs", "cancel", job["id"])
-        assert (code, out, err) == (0, f"{job['id']} cancelled\n", "")
+        # Cancelled at once while queued; a job the trainer has picked up again stops after its current step.
+        assert (code, err) == (0, "") and out in (
+            f"{job['id']} cancelled\n",
+            f"{job['id']} cancelling (still running); 'ftui jobs watch {job['id']}' follows it\n",
+        )
     finally:
         wait_finished(client, job["id"])
     code, out, err = cli("jobs", "pause", job["id"])
