@@ -154,3 +154,28 @@ def test_the_engine_and_the_dataset_checks_share_the_data_folders(monkeypatch, t
     assert paths.models_dir(create=False) == locations.models_dir(create=False) == tmp_path / "home" / "models"
     monkeypatch.setenv("FTUI_MODELS_DIR", str(tmp_path / "models"))
     assert paths.models_dir() == locations.models_dir() == tmp_path / "models"
+
+
+def test_a_local_tokenizer_is_looked_up_in_the_current_models_folder(tmp_path, monkeypatch):
+    """A counter loaded from one models folder is not handed out once FTUI_MODELS_DIR names another."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    from ftui.catalog import Provider, load_catalog
+
+    card = next(c for c in load_catalog().cards if c.tokenizer.startswith("hf:") and Provider.LOCAL in c.providers)
+    prepared, empty = tmp_path / "prepared", tmp_path / "empty"
+    (prepared / card.id).mkdir(parents=True)
+    empty.mkdir()
+    tokenizer = Tokenizer(WordLevel({"[UNK]": 0, "hello": 1, "world": 2}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = Whitespace()
+    tokenizer.save(str(prepared / card.id / "tokenizer.json"))
+
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(prepared))
+    exact = tokens.load_counter(card.tokenizer)
+    assert exact.exact and exact.count("hello big world") == 3
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(empty))
+    assert not tokens.load_counter(card.tokenizer).exact
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(prepared))
+    assert tokens.load_counter(card.tokenizer) is exact

@@ -247,10 +247,12 @@ def _load_local_tokenizer(repository: str) -> TokenCounter:
 
 def load_counter(tokenizer: str) -> TokenCounter:
     """A counter for a catalog tokenizer spec ('tiktoken:o200k_base', 'hf:org/repo', 'unknown'); never raises."""
+    kind, _, name = tokenizer.partition(":")
+    # A local model's tokenizer lives in the models folder, which the environment can change between calls.
+    key = f"{tokenizer}@{models_dir(create=False)}" if kind == "hf" else tokenizer
     with _lock:
-        if tokenizer in _loaded:
-            return _loaded[tokenizer]
-        kind, _, name = tokenizer.partition(":")
+        if key in _loaded:
+            return _loaded[key]
         try:
             if kind == "tiktoken":
                 counter = _load_tiktoken(name)
@@ -261,5 +263,5 @@ def load_counter(tokenizer: str) -> TokenCounter:
         except (TokenizerUnavailable, OSError, ValueError) as exc:
             counter = estimating_counter(str(exc))
         if counter.exact:  # an estimate is retried: the tokenizer may appear once the engine prepares the model
-            _loaded[tokenizer] = counter
+            _loaded[key] = counter
         return counter
