@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ftui.catalog import Method, ModelCard, Task
-from ftui.options import Hyperparameters, JobOptions
+from ftui.config import BackendKind
+from ftui.estimates import estimate_from_report
+from ftui.options import Estimate, Hyperparameters, JobOptions
 from ftui.submit import DataChoice, SubmitPlan
 
 if TYPE_CHECKING:  # the validator pulls in the tokenizers; the first screen must not wait for them
@@ -63,6 +65,16 @@ class WizardState:
         if checked_validation != (str(validation) if validation is not None else None):
             return None
         return report
+
+    def estimate(self, options: JobOptions, kind: BackendKind) -> Estimate | str:
+        """The estimate for ``options`` on this run's checked data, or a sentence saying why there is none."""
+        return estimate_from_report(
+            self.report,
+            options,
+            kind,
+            card=self.card,
+            remote_training=self.training is not None and self.training.path is None,
+        )
 
     def submit_plan(self, seed: int) -> SubmitPlan:
         """What ``Submission.run`` takes, with ``seed`` resolved. Raises ``ValueError`` when a choice is missing."""

@@ -26,7 +26,7 @@ from ftui.options import (
     parse_seed,
 )
 from ftui.tui.base import FtuiScreen
-from ftui.tui.widgets.estimate import EstimatePanel, estimate_for
+from ftui.tui.widgets.estimate import EstimatePanel
 
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
 FIELDS = (*HYPERPARAMETERS, "seed", "suffix")
@@ -262,7 +262,7 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
         self._set_message("method", "\n".join(f"✗ {p}" for p in other_problems), "error-text")
         if options is not None:
             kind = self.ftui.profile.kind
-            self.query_one(EstimatePanel).show(estimate_for(self.ftui.wizard, options, kind), kind)
+            self.query_one(EstimatePanel).show(self.ftui.wizard.estimate(options, kind), kind)
         self._show_reason()
         self.refresh_bindings()
 

@@ -26,7 +26,7 @@ from ftui.textfmt import format_size, plural
 from ftui.tui.base import Call, FtuiScreen
 from ftui.tui.dialogs.savejob import SaveJobFile
 from ftui.tui.state import WizardState
-from ftui.tui.widgets.estimate import estimate_for, summary_line
+from ftui.tui.widgets.estimate import summary_line
 
 if TYPE_CHECKING:
     from openai.types.fine_tuning import FineTuningJob
@@ -250,7 +250,7 @@ which `ftui jobs create --from job.toml` submits from a script. An existing file
         if options is None:
             return text.append("appears once a model is chosen.")
         kind = self.ftui.profile.kind
-        return text.append(summary_line(estimate_for(self.wizard, options, kind), kind))
+        return text.append(summary_line(self.wizard.estimate(options, kind), kind))
 
     def _options(self) -> JobOptions | None:
         try:

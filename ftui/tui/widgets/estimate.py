@@ -8,21 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ftui.config import BackendKind
-from ftui.estimates import estimate_from_report
-from ftui.options import Estimate, JobOptions
-from ftui.tui.state import WizardState
-
-
-def estimate_for(wizard: WizardState, options: JobOptions, kind: BackendKind) -> Estimate | str:
-    """The estimate for ``options`` on the wizard's checked data, or a sentence saying why there is none."""
-    training = wizard.training
-    return estimate_from_report(
-        wizard.report,
-        options,
-        kind,
-        card=wizard.card,
-        remote_training=training is not None and training.path is None,
-    )
+from ftui.options import Estimate
 
 
 def duration_text(seconds: float | None) -> str:
