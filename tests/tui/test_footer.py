@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -113,3 +114,40 @@ def test_the_footer_is_rebuilt_only_when_the_keys_it_shows_change(monkeypatch: p
     # Built once when the bindings were ready, once when the save key went; not on each move of focus.
     assert rebuilds.count("KeysFooter") == 2
     assert rebuilds.count("Footer") > 2
+
+
+def shown_keys(footer: Footer) -> list[FooterKey]:
+    """The footer's keys that are on screen, each whole within the footer."""
+    visible = footer.screen._compositor.visible_widgets
+    return [key for key in footer.query(FooterKey) if key.display and key in visible]
+
+
+def test_f1_comes_first_and_keys_that_do_not_fit_are_left_out_whole(tui_env: Path) -> None:
+    """At 80 columns the profiles screen has more keys than room: F1 stays in view and no key is cut."""
+    from ftui.tui.app import make_app
+    from ftui.tui.screens.setup import SetupScreen
+
+    app = make_app(settings_path=tui_env)  # no settings yet: the first-run profiles screen
+
+    async def scenario() -> tuple[list[str], list[str], list[str]]:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.5)
+            assert isinstance(app.screen, SetupScreen)
+            footer = app.screen.query_one(Footer)
+            keys = shown_keys(footer)
+            palette = [key for key in keys if key.has_class("-command-palette")]
+            assert len(palette) == 1
+            for key in keys:
+                assert footer.region.x <= key.region.x and key.region.right <= footer.region.right
+                if key is not palette[0]:
+                    assert key.region.right <= palette[0].region.x, f"{key.key} runs under the palette key"
+            wide = [key.key for key in footer.query(FooterKey)]
+            await pilot.resize_terminal(200, 24)
+            await pilot.pause(0.3)
+            return [key.key for key in keys], wide, [key.key for key in shown_keys(footer)]
+
+    at_80, built, at_200 = asyncio.run(scenario())
+    assert at_80[0] == "f1"
+    assert len(at_80) < len(built), "the profiles screen has more keys than 80 columns hold"
+    # With room for them, every key is back.
+    assert sorted(at_200) == sorted(built)
