@@ -244,14 +244,15 @@ class FtuiApp(App[None]):
             binding = active.binding
             if not active.enabled or not binding.description or binding.description in seen:
                 continue
-            if binding.action == "command_palette":
+            # ftui's own keys all carry a tooltip; Textual's widget keys (cursor moves, scrolling) do not.
+            if binding.action == "command_palette" or not binding.tooltip:
                 continue
             seen.add(binding.description)
             keys = binding.key_display or binding.key
-            help_text = f"{binding.tooltip} ({keys})" if binding.tooltip else f"Key: {keys}"
-            yield SystemCommand(binding.description, help_text, _runner(self, active.node, binding))
+            yield SystemCommand(binding.description, f"{binding.tooltip} ({keys})", _runner(self, active.node, binding))
         yield SystemCommand("Theme", "Change the colour theme", self.action_change_theme)
-        yield SystemCommand("Quit", "Quit ftui", self.action_quit)
+        if "Quit" not in seen:
+            yield SystemCommand("Quit", "Quit ftui", self.action_quit)
 
 
 def _exempt_from_gc() -> None:

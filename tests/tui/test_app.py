@@ -17,9 +17,15 @@ from ftui.tui.screens.catalog import CatalogScreen
 from ftui.tui.screens.help import HelpScreen, key_label
 
 
-def run(app: FtuiApp, scenario: Callable[[Pilot], Awaitable[None]], size: tuple[int, int] = (80, 24)) -> None:
+def run(
+    app: FtuiApp,
+    scenario: Callable[[Pilot], Awaitable[None]],
+    size: tuple[int, int] = (80, 24),
+    *,
+    notifications: bool = False,
+) -> None:
     async def main() -> None:
-        async with app.run_test(size=size) as pilot:
+        async with app.run_test(size=size, notifications=notifications) as pilot:
             await pilot.app.workers.wait_for_complete()
             await pilot.pause()
             await scenario(pilot)
@@ -114,3 +120,36 @@ def test_what_startup_loaded_is_left_out_of_garbage_collections_until_the_app_en
     run(app, scenario)
     assert frozen[0] > 10_000
     assert gc.get_freeze_count() == 0, "handed back when the app ended"
+
+
+def test_the_palette_lists_each_action_once_without_cursor_moves(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        catalog = pilot.app.screen
+        assert isinstance(catalog, CatalogScreen)
+        assert pilot.app.focused is catalog.query_one("#models")  # a table, whose own keys move its cursor
+        titles = [command.title for command in pilot.app.get_system_commands(catalog)]
+        assert len(titles) == len(set(titles)), titles
+        assert titles.count("Quit") == 1
+        assert not [title for title in titles if title.startswith(("Cursor", "Page", "Scroll"))], titles
+        assert "Bottom" not in titles and "Top" not in titles
+        assert {"Continue", "Search", "Help", "Jobs", "Theme"} <= set(titles)
+
+    run(app, scenario)
+
+
+def test_notifications_leave_the_buttons_at_the_bottom_clear(app: FtuiApp) -> None:
+    from textual.widgets import Button
+    from textual.widgets._toast import Toast
+
+    async def scenario(pilot: Pilot) -> None:
+        button = pilot.app.screen.query_one("#continue", Button)
+        pilot.app.notify("The backend answered in a long sentence that wraps onto a second line.", title="Note")
+        pilot.app.notify("A second notification.", severity="warning")
+        await pilot.pause(0.3)
+        toasts = list(pilot.app.screen.query(Toast))
+        assert len(toasts) == 2
+        for toast in toasts:
+            assert not toast.region.overlaps(button.region)
+            assert toast.region.bottom <= 12, "toasts sit in the top half"
+
+    run(app, scenario, notifications=True)
