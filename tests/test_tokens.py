@@ -1,11 +1,14 @@
-"""Token counters: the linear-time counter agrees with tiktoken, falls back cleanly, and finds files without the engine."""
+"""Token counters: the linear-time counter agrees with tiktoken, falls back cleanly, finds files without the engine,
+and counts a local model's examples exactly as the engine trains on them."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +17,7 @@ from hypothesis import strategies as st
 
 import ftui.dataset.tokens as tokens
 from ftui import locations
+from ftui.dataset.fixes import sample_files
 
 ENCODINGS = ["o200k_base", "cl100k_base"]
 
@@ -28,6 +32,7 @@ def tiktoken_counts() -> dict[str, tokens.TokenCounter]:
 @pytest.fixture(autouse=True)
 def fresh_counters(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tokens, "_loaded", {})
+    monkeypatch.setattr(tokens, "_failed", {})
 
 
 # Text that stresses the pre-tokenizer: contractions, digit runs, whitespace runs and line ends, letters with
@@ -179,3 +184,118 @@ def test_a_local_tokenizer_is_looked_up_in_the_current_models_folder(tmp_path, m
     assert not tokens.load_counter(card.tokenizer).exact
     monkeypatch.setenv("FTUI_MODELS_DIR", str(prepared))
     assert tokens.load_counter(card.tokenizer) is exact
+
+
+# --- a local model's examples count what the engine trains on -------------------------------------------------------
+
+SMOLLM2 = "SmolLM2-135M-Instruct"
+SMOLLM2_TOKENIZER = "hf:HuggingFaceTB/SmolLM2-135M-Instruct"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+# A template that renders a conversation's start differently from the whole (the engine then searches the replies).
+REWRITING_TEMPLATE = (
+    "<|im_start|>system\n{{ messages|length }} messages<|im_end|>\n"
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+EDGE_CASES = [
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]},
+    {
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Tents?"},
+            {"role": "assistant", "content": "Yes.", "weight": 1},
+            {"role": "user", "content": "Boots?"},
+            {"role": "assistant", "content": "No, not boots.", "weight": 0},
+        ]
+    },
+    {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 0}]},
+    {
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "Say "}, {"type": "text", "text": "hi"}]},
+            {"role": "assistant", "content": "hi " * 40},
+        ]
+    },
+    {
+        "messages": [
+            {"role": "system", "content": "Réponds en français. 🙂"},
+            {"role": "user", "content": "Un café ?"},
+            {"role": "assistant", "content": "Oui, un café crème. ☕"},
+        ]
+    },
+]
+
+
+def prepare_tokenizer(source: Path, models: Path, template: str | None = None) -> Path:
+    """A models folder where SmolLM2's tokenizer is prepared: the tiny model's tokenizer files, which are SmolLM2's."""
+    folder = models / SMOLLM2
+    folder.mkdir(parents=True)
+    for name in TOKENIZER_FILES:
+        shutil.copy2(source / name, folder / name)
+    if template is not None:
+        (folder / "chat_template.jinja").write_text(template)
+    return folder
+
+
+def engine_counts(folder: Path, path: Path) -> tuple[int, int]:
+    """(tokens fed, tokens learned) of a file as the engine's trainer loads it."""
+    from transformers import AutoTokenizer
+
+    from ftui.engine.training.data import IGNORE_INDEX, load_dataset
+
+    examples, stats = load_dataset(AutoTokenizer.from_pretrained(str(folder)), path, 10_000)
+    return stats.tokens, sum(sum(1 for t in e.targets if t != IGNORE_INDEX) for e in examples)
+
+
+@pytest.mark.parametrize("template", [None, REWRITING_TEMPLATE], ids=["model-template", "rewriting-template"])
+def test_the_data_check_and_the_cli_count_what_the_engine_trains_on(
+    tiny_dir, tmp_path, monkeypatch, sample_paths, write_jsonl, cli_env, run_cli, template
+):
+    """One definition of a local model's tokens: the conversation through its chat template, up to the last token
+    the engine learns from. The data check (TUI), ``ftui validate`` (CLI) and the engine's trainer agree on it."""
+    from ftui.dataset.validator import validate_to_report
+
+    models = tmp_path / "models"
+    folder = prepare_tokenizer(tiny_dir, models, template)
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(models))
+    edge = write_jsonl(tmp_path / "edge.jsonl", EDGE_CASES)
+    for path in (*sample_paths, edge):
+        fed, learned = engine_counts(folder, path)
+        report = validate_to_report(path, model=SMOLLM2)
+        assert report.tokenizer.exact
+        assert (report.training.total_tokens, report.training.trainable_tokens) == (fed, learned)
+    cli_env["FTUI_MODELS_DIR"] = str(models)
+    code, out, err = run_cli("validate", sample_paths[0], "--json")
+    assert code == 0, err
+    assert json.loads(out)["training"]["total_tokens"] == engine_counts(folder, sample_paths[0])[0]
+
+
+def test_with_the_model_template_the_bundled_sample_counts_as_the_engine_reads_it(tiny_dir, tmp_path, monkeypatch):
+    """The figures the engine logs for the bundled sample ("Read 73 training examples (21,363 tokens)")."""
+    from ftui.dataset.validator import validate_to_report
+
+    prepare_tokenizer(tiny_dir, tmp_path / "models")
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(tmp_path / "models"))
+    training, validation = sample_files()
+    report = validate_to_report(training, validation)
+    assert report.training.total_tokens == 21_363 and report.training.examples == 73
+    assert report.validation is not None and report.validation.total_tokens == 5_088
+
+
+def test_exact_counts_become_possible_once_the_tokenizer_is_prepared(tiny_dir, tmp_path, monkeypatch):
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(models))
+    estimate = tokens.load_counter(SMOLLM2_TOKENIZER)
+    assert not estimate.exact and "not prepared yet" in estimate.note
+    assert not tokens.exact_counts_possible(SMOLLM2_TOKENIZER)
+    folder = prepare_tokenizer(tiny_dir, models)
+    assert tokens.exact_counts_possible(SMOLLM2_TOKENIZER)
+    assert tokens.load_counter(SMOLLM2_TOKENIZER).exact
+    # A tokenizer file that does not load is not retried until it changes.
+    (folder / "tokenizer.json").write_text("not a tokenizer")
+    monkeypatch.setattr(tokens, "_loaded", {})
+    assert tokens.exact_counts_possible(SMOLLM2_TOKENIZER)
+    assert not tokens.load_counter(SMOLLM2_TOKENIZER).exact
+    assert not tokens.exact_counts_possible(SMOLLM2_TOKENIZER)
+    shutil.copy2(tiny_dir / "tokenizer.json", folder / "tokenizer.json")
+    assert tokens.exact_counts_possible(SMOLLM2_TOKENIZER)

@@ -15,7 +15,7 @@ from hashlib import blake2b
 from ftui.dataset.findings import MAX_FINDINGS_PER_CODE, Code, DataFile, Finding, severity_of
 from ftui.dataset.line_rules import DataFormat, ExampleFacts, count_example_tokens, inspect_line
 from ftui.dataset.reader import MAX_LINE_BYTES
-from ftui.dataset.tokens import CountMemo, load_counter
+from ftui.dataset.tokens import CountMemo, TokenCounter, load_counter
 from ftui.textfmt import format_size
 
 FORMAT_CODE = {DataFormat.CHAT: ord("c"), DataFormat.PREFERENCE: ord("p")}
@@ -124,12 +124,20 @@ def inspect_lines(
     return chunk, examples
 
 
+def example_tokens(facts: ExampleFacts, counter: TokenCounter, memo: CountMemo) -> tuple[int, int]:
+    """(all tokens, trainable tokens) of one example: as the local engine trains on it where ``counter`` knows the
+    model's chat template, else by OpenAI's recipe."""
+    if counter.count_chat is not None and facts.format is DataFormat.CHAT:
+        return counter.count_chat(facts.messages)
+    return count_example_tokens(facts, counter.count, memo)
+
+
 def count_into(chunk: Chunk, examples: list[ExampleFacts], tokenizer: str, memo: CountMemo) -> Chunk:
-    count = load_counter(tokenizer).count
+    counter = load_counter(tokenizer)
     totals = chunk.token_counts
     trainables = chunk.trainable_counts
     for facts in examples:
-        total, trainable = count_example_tokens(facts, count, memo)
+        total, trainable = example_tokens(facts, counter, memo)
         totals.append(total)
         trainables.append(trainable)
     return chunk

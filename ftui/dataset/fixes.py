@@ -15,8 +15,9 @@ from pathlib import Path
 import orjson
 
 from ftui.catalog import ModelCard
+from ftui.dataset.analysis import example_tokens
 from ftui.dataset.findings import Code
-from ftui.dataset.line_rules import count_example_tokens, dedupe_key, inspect_line
+from ftui.dataset.line_rules import dedupe_key, inspect_line
 from ftui.dataset.reader import read_all_lines
 from ftui.dataset.sensitive import KIND_NOUNS, SensitiveKind, redact_value
 from ftui.dataset.tokens import CountMemo, load_counter
@@ -178,7 +179,7 @@ def clean_dataset(
                 result.invalid_lines.append(number)
                 continue
             if counter is not None and limit is not None:
-                tokens, _ = count_example_tokens(inspected.facts, counter.count, memo)
+                tokens, _ = example_tokens(inspected.facts, counter, memo)
                 if tokens > limit:
                     result.too_long_lines.append(number)
                     continue

