@@ -181,7 +181,11 @@ class JobRun:
                 estimated_finish=None,
                 resume_from=str(outcome.checkpoint_path),
             )
-            self.event("Fine-tuning job paused; resume it to continue from the checkpoint")
+            self.event(
+                f"Fine-tuning job paused at step {outcome.step}; resume it to continue from the checkpoint"
+                if outcome.step
+                else "Fine-tuning job paused before its first step; resume it to start training"
+            )
             return 0
         if status == "cancelled":
             self.store.update_job(

@@ -275,10 +275,20 @@ def test_pause_then_resume_continues_the_same_curve(client: openai.OpenAI, sampl
     client.fine_tuning.jobs.pause(job.id)
     paused = wait_for(client, job.id, lambda j: j.status == "paused", timeout=60)
     assert paused.status == "paused"
+    # The pause saved a checkpoint at the last step trained, and the checkpoints API lists it.
+    wait_for(client, job.id, lambda j: "job paused" in all_events(client, j.id)[-1].message, timeout=30)
+    events = all_events(client, job.id)
+    step = [e.data["step"] for e in events if e.type == "metrics"][-1]
+    assert f"paused at step {step};" in events[-1].message
+    newest = client.fine_tuning.jobs.checkpoints.list(job.id).data[0]
+    assert newest.step_number == step and newest.metrics.train_loss is not None
+    assert newest.fine_tuned_model_checkpoint.endswith(f":ckpt-step-{step}")
     with pytest.raises(openai.BadRequestError):
         client.fine_tuning.jobs.pause(job.id)
     client.fine_tuning.jobs.resume(job.id)
     assert wait_finished(client, job.id).status == "succeeded"
+    steps = [c.step_number for c in client.fine_tuning.jobs.checkpoints.list(job.id, limit=100).data]
+    assert step in steps and len(steps) == len(set(steps))
     straight = create_job(client, sample_ids[0], n_epochs=6, seed=77)
     assert wait_finished(client, straight.id).status == "succeeded"
     assert train_losses(client, job.id) == train_losses(client, straight.id)

@@ -381,6 +381,11 @@ def test_pause_then_resume_continues_exactly(tiny_dir: Path, tmp_path: Path, pau
     assert paused.status == "paused" and paused.step == pause_at
     assert paused.checkpoint_path is not None and paused.checkpoint_path.is_dir()
     assert first.losses == whole.losses[:pause_at]
+    # The pause's checkpoint is announced like an epoch's (once, also when the pause follows an epoch end).
+    announced = first.of(CheckpointEvent)
+    assert announced[-1].step == pause_at and announced[-1].path == paused.checkpoint_path
+    assert announced[-1].metrics["train_loss"] == first.losses[-1]
+    assert len({c.step for c in announced}) == len(announced)
 
     second = Recorder()
     resumed = train(
@@ -390,6 +395,23 @@ def test_pause_then_resume_continues_exactly(tiny_dir: Path, tmp_path: Path, pau
     assert second.losses == whole.losses[pause_at:]
     assert second.of(MetricsEvent)[0].step == pause_at + 1
     assert resumed.trained_tokens == second.of(MetricsEvent)[-1].trained_tokens
+    assert pause_at not in [c.step for c in second.of(CheckpointEvent)]
+    # Only the newest checkpoint stays resumable, the one resumed from included.
+    assert not (paused.checkpoint_path / "trainer_state.pt").exists()
+
+
+def test_a_pause_before_any_step_announces_no_checkpoint(tiny_dir: Path, tmp_path: Path) -> None:
+    record = Recorder()
+    paused = train(make_config(tiny_dir, tmp_path), record, pause_after(0))
+    assert paused.status == "paused" and paused.step == 0 and paused.checkpoint_path is not None
+    assert record.of(CheckpointEvent) == []
+    # Paused again at once after resuming: the same checkpoint, not a second one of the same step.
+    paused = train(make_config(tiny_dir, tmp_path), Recorder(), pause_after(2))
+    again = Recorder()
+    repaused = train(make_config(tiny_dir, tmp_path, resume_from=paused.checkpoint_path), again, pause_after(0))
+    assert repaused.status == "paused" and repaused.step == 2
+    assert repaused.checkpoint_path == paused.checkpoint_path and again.of(CheckpointEvent) == []
+    assert (paused.checkpoint_path / "trainer_state.pt").is_file()
 
 
 def test_resume_from_a_final_checkpoint_just_finishes(tiny_dir: Path, tmp_path: Path) -> None:

@@ -82,6 +82,9 @@ class _Run:
         self.config = config
         self.emit = on_event
         self.checkpoints: list[Path] = []
+        # The checkpoint this run continues from: a pause before any step returns it instead of saving the same step
+        # again, and the run's first checkpoint prunes its optimizer state like any older one.
+        self.resumed_from: Path | None = None
 
     def say(self, text: str, level: Literal["info", "warning", "error"] = "info") -> None:
         self.emit(MessageEvent(level=level, text=text))
@@ -173,6 +176,7 @@ class _Run:
             )
         restore_checkpoint(directory, self.peft_model, self.optimizer, self.scheduler)
         self.position = position
+        self.resumed_from = directory
         self.say(f"Resumed from step {position.step} of {self.total_steps}.")
 
     # -- the loop --
@@ -204,20 +208,27 @@ class _Run:
         metrics[f"{prefix}_loss"] = result["loss"]
         metrics[f"{prefix}_mean_token_accuracy"] = result["accuracy"]
 
-    def checkpoint(self, metrics: dict[str, float], epoch: int, *, final: bool = False, announce: bool = True) -> Path:
-        """Save a resumable checkpoint; epoch-end ones are announced, a pause's is only returned."""
+    def checkpoint(self, metrics: dict[str, float], epoch: int, *, final: bool = False) -> Path:
+        """Save a resumable checkpoint and announce it (at an epoch end, at the end, and when paused).
+
+        A pause before the first step saves the state to resume from without announcing it: it holds nothing
+        trained, so it is no model to list.
+        """
         position = self.position.model_copy(update={"metrics": metrics})
         directory = self.config.output_dir / CHECKPOINTS_DIR / f"step-{position.step:06d}"
-        if directory in self.checkpoints:  # a pause right after an epoch end: that checkpoint is this state
+        # A pause right after an epoch end, or before any step of a resumed run: that checkpoint is this state.
+        if directory in self.checkpoints or directory == self.resumed_from:
             return directory
         save_checkpoint(directory, self.peft_model, self.optimizer, self.scheduler, position)
-        if announce:
-            self.checkpoints.append(directory)
-            self.emit(CheckpointEvent(step=position.step, epoch=epoch, path=directory, final=final, metrics=metrics))
-            # Only the newest checkpoint stays resumable: older ones keep their adapter, not the optimizer state
-            # (twice the adapter's size). Pruned after the event, so a listener has recorded the new one first.
-            for older in self.checkpoints[:-1]:
-                (older / TENSORS_FILE).unlink(missing_ok=True)
+        if position.step == 0:
+            return directory
+        self.checkpoints.append(directory)
+        self.emit(CheckpointEvent(step=position.step, epoch=epoch, path=directory, final=final, metrics=metrics))
+        # Only the newest checkpoint stays resumable: older ones keep their adapter, not the optimizer state
+        # (twice the adapter's size). Pruned after the event, so a listener has recorded the new one first.
+        older = self.checkpoints[:-1] + ([self.resumed_from] if self.resumed_from is not None else [])
+        for earlier in older:
+            (earlier / TENSORS_FILE).unlink(missing_ok=True)
         return directory
 
     def outcome(self, status: Literal["succeeded", "paused", "cancelled"], **extra: Any) -> TrainOutcome:
@@ -252,7 +263,8 @@ class _Run:
                 )
                 if decision == "cancel":
                     return self.outcome("cancelled")
-                path = self.checkpoint(metrics, self._last_epoch(), announce=False)
+                step = self.position.step
+                path = self.checkpoint({**metrics, "step": float(step)} if step else {}, self._last_epoch())
                 return self.outcome("paused", checkpoint_path=path, metrics=metrics)
             batch = self.loss_model.collate([self.train_set[i] for i in members], self.pad_id)
             metrics = self.step(batch)
