@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -95,6 +96,25 @@ def test_merge_before_the_backend_answers_and_card_text() -> None:
         assert f"\n{heading}" in text
     assert "Methods: Supervised (SFT) (unconfirmed)" in text
     assert "Context: 128,000 tokens" in text and "Languages: " in text and "License: " in text
+
+
+def test_card_sources_wrap_between_words_and_link_to_the_page() -> None:
+    """A source's address would be cut mid-word in the card pane; it shows as its site and page, linked."""
+    from rich.console import Console
+
+    entries = merge(load_catalog(), provider=Provider.OPENAI, backend_label="OpenAI", live=None)
+    for entry in entries:
+        if entry.card is None or not entry.card.sources:
+            continue
+        text = card_text(entry, "OpenAI")
+        assert "https://" not in text.plain
+        links = {span.style.link for span in text.spans if not isinstance(span.style, str) and span.style.link}
+        assert links == set(entry.card.sources)
+        words = set(text.plain.split())
+        console = Console(width=30, color_system=None, file=io.StringIO())
+        for line in console.render_lines(text, pad=False):
+            for word in "".join(segment.text for segment in line).split():
+                assert word in words, f"{entry.model_id}: {word!r} is part of a word cut at 30 columns"
 
 
 # -- the screen against the local engine ------------------------------------------------------------------------
@@ -259,5 +279,68 @@ def test_switching_profile_queries_the_new_backend(configured: Path) -> None:
         assert app.profile.name == "lab"
         assert TINY not in shown_ids(screen)
         assert marks(screen)["SmolLM2-135M-Instruct"] is Mark.UNAVAILABLE
+
+    run(app, scenario)
+
+
+def test_the_live_count_is_of_what_the_filters_show(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        await pilot.pause()
+        screen = await settle(pilot)
+        status = screen.query_one("#live-status", Static)
+        assert str(status.render()) == "✓ Local engine: 2 fine-tunable here"
+        screen.query_one("#task", Select).value = str(Task.TRANSLATION)  # lists only t5-base, not on this engine
+        await pilot.pause()
+        assert shown_ids(screen) == ["t5-base"]
+        assert str(status.render()) == "✓ Local engine: 0 of 2 fine-tunable here match the filters"
+        await pilot.press("slash", *"tiny")
+        screen.query_one("#task", Select).value = "all"
+        await pilot.pause()
+        assert str(status.render()) == "✓ Local engine: 1 of 2 fine-tunable here match the filters"
+
+    run(app, scenario)
+
+
+def test_ctrl_t_opens_the_task_list_and_esc_leaves_the_search(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        await pilot.pause()
+        screen = await settle(pilot)
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        task = screen.query_one("#task", Select)
+        assert task.expanded and task.has_focus_within
+        await pilot.press("escape")  # closes the list
+        await pilot.pause()
+        assert not task.expanded and app.screen is screen
+        await pilot.press("slash", *"smol")
+        await pilot.pause()
+        assert screen.query_one("#search", Input).has_focus
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        assert screen.query_one("#models", DataTable).has_focus
+        assert screen.query_one("#search", Input).value == "smol"  # the search still filters
+        assert shown_ids(screen) == ["SmolLM2-135M-Instruct"]
+
+    run(app, scenario)
+
+
+def test_a_cloned_run_shows_its_model_card_from_the_top(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        await pilot.pause()
+        screen = await settle(pilot)
+        await highlight(pilot, screen, "SmolLM2-135M-Instruct")
+        pane = screen.query_one("#card-pane")
+        pane.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        assert pane.scroll_y > 0
+        app.start_wizard(WizardState(model="SmolLM2-135M-Instruct"))
+        screen = await settle(pilot)
+        assert pane.scroll_y == 0
+        # Another model's card starts at its top too.
+        pane.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        await highlight(pilot, screen, TINY)
+        assert pane.scroll_y == 0
 
     run(app, scenario)

@@ -55,10 +55,18 @@ class CatalogScreen(FtuiScreen):
         Binding("ctrl+n", "continue", "Continue", id="catalog.continue", tooltip="Continue with the highlighted model"),
         Binding("slash", "search", "Search", id="catalog.search", tooltip="Type to filter the models"),
         Binding(
-            "ctrl+t", "task_filter", "Task filter", id="catalog.task_filter", tooltip="Choose the fine-tuning task"
+            "ctrl+t",
+            "task_filter",
+            "Task filter",
+            id="catalog.task_filter",
+            tooltip="Open the list of fine-tuning tasks",
         ),
         Binding(
             "f5", "refresh", "Refresh", id="catalog.refresh", tooltip="Ask the backend again which models it offers"
+        ),
+        # Shown only while the search box has the focus (check_action).
+        Binding(
+            "escape", "leave_search", "Model list", id="catalog.leave_search", tooltip="Leave the search for the list"
         ),
     ]
 
@@ -75,6 +83,7 @@ class CatalogScreen(FtuiScreen):
         # A model chosen before (a cloned run): highlighted once the backend has said what it offers.
         self._preselect: str | None = None
         self._applied_filters: tuple[Task | None, Method | None, str] | None = None
+        self._card_of: str | None = None  # the model whose card is shown: another one starts at its top
 
     # -- layout -------------------------------------------------------------------------------------------------
 
@@ -125,6 +134,7 @@ class CatalogScreen(FtuiScreen):
         self._preselect = self.ftui.wizard.model
         self._adopt_profile()
         self._rebuild()
+        self.query_one("#card-pane", VerticalScroll).scroll_home(animate=False, immediate=True)
         self.query_one("#models", DataTable).focus()
 
     def on_screen_resume(self) -> None:
@@ -149,7 +159,7 @@ class CatalogScreen(FtuiScreen):
     def query_live(self) -> None:
         self._queried_profile = self.ftui.profile
         self.live, self.live_error = None, None
-        self._set_live_status(f"… checking what {self.backend_label} offers…")
+        self._show_live_status()
         self.call_backend(self._fetch, done=self._got_live, failed=self._live_failed, group="live", exclusive=True)
 
     @staticmethod
@@ -158,17 +168,27 @@ class CatalogScreen(FtuiScreen):
 
     def _got_live(self, result: tuple[Provider, list[LiveModel]]) -> None:
         self.provider, self.live = result
-        count = sum(1 for entry in self._merged() if entry.availability.mark is Mark.AVAILABLE)
-        self._set_live_status(f"✓ {self.backend_label}: {count} fine-tunable here")
         self._rebuild()
 
     def _live_failed(self, error: BackendError) -> None:
         self.live_error = f"{error.message} {error.hint}".strip()
-        self._set_live_status(f"✗ {self.backend_label} did not answer")
         self._rebuild()
 
-    def _set_live_status(self, text: str) -> None:
-        self.query_one("#live-status", Static).update(text)
+    def _show_live_status(self) -> None:
+        """What the backend said, counted over the models the filters show."""
+        self.query_one("#live-status", Static).update(self.live_status())
+
+    def live_status(self) -> str:
+        label = self.backend_label
+        if self.live_error is not None:
+            return f"✗ {label} did not answer"
+        if self.live is None:
+            return f"… checking what {label} offers…"
+        usable = sum(1 for entry in self.entries if entry.availability.mark is Mark.AVAILABLE)
+        shown = sum(1 for entry in self.shown if entry.availability.mark is Mark.AVAILABLE)
+        if shown == usable:
+            return f"✓ {label}: {usable} fine-tunable here"
+        return f"✓ {label}: {shown} of {usable} fine-tunable here match the filters"
 
     def _merged(self) -> list[Entry]:
         return merge(
@@ -209,6 +229,7 @@ class CatalogScreen(FtuiScreen):
         self._move_cursor(keep)
         if self.live is not None or self.live_error:
             self._preselect = None
+        self._show_live_status()
         self._show_card()
 
     def _move_cursor(self, model_id: str | None) -> None:
@@ -247,6 +268,10 @@ class CatalogScreen(FtuiScreen):
             card.update(self._empty_text())
         else:
             card.update(card_text(entry, self.backend_label, problem=self.live_error))
+        shown_id = entry.model_id if entry is not None else None
+        if shown_id != self._card_of:
+            self._card_of = shown_id
+            self.query_one("#card-pane", VerticalScroll).scroll_home(animate=False, immediate=True)
         self._show_reason(entry)
         self.refresh_bindings()
 
@@ -300,6 +325,8 @@ class CatalogScreen(FtuiScreen):
         if action == "continue":
             entry = self.highlighted()
             return True if entry is not None and entry.availability.usable else None
+        if action == "leave_search":
+            return self.is_mounted and self.query_one("#search", Input).has_focus
         return True
 
     def action_continue(self) -> None:
@@ -329,7 +356,12 @@ class CatalogScreen(FtuiScreen):
         self.query_one("#search", Input).focus()
 
     def action_task_filter(self) -> None:
-        self.query_one("#task", Select).focus()
+        task = self.query_one("#task", Select)
+        task.focus()
+        task.expanded = True
+
+    def action_leave_search(self) -> None:
+        self.query_one("#models", DataTable).focus()
 
     def action_refresh(self) -> None:
         self.query_live()

@@ -5,6 +5,10 @@ Styled rich text, no Textual widgets: the catalog screen puts it in its card pan
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
+from rich.style import Style
 from rich.text import Text
 
 from ftui.availability import Entry
@@ -66,13 +70,24 @@ def card_text(entry: Entry, backend_label: str, *, problem: str | None = None) -
     _section(text, "Known limitations", card.limitations, card, "limitations")
     _section(text, "Biases", card.biases, card, "biases")
     if card.sources:
-        text.append("\nSources", style=SECTION).append("\n")
+        text.append("\nSources", style=SECTION).append(" (links)\n", style="dim")
         for source in card.sources:
-            text.append(f"• {source}\n")
+            text.append("• ").append(source_title(source), style=Style(link=source)).append("\n")
     if card.unconfirmed:
         text.append(f"\n{UNCONFIRMED.strip()}: not confirmed from a public source.", style="italic dim")
     text.rstrip()
     return text
+
+
+def source_title(url: str) -> str:
+    """A source as its site and page name in words, which wrap between words in a narrow pane where the address
+    would be cut mid-word: ``learn.microsoft.com: fine tuning cost management``. The card links it to ``url``."""
+    parts = urlsplit(url)
+    site = parts.netloc.removeprefix("www.") or url
+    pages = [segment for segment in parts.path.split("/") if segment]
+    page = re.sub(r"\.(md|html?)$", "", pages[-1]) if pages else ""
+    words = " ".join(word for word in re.split(r"[-_]+", page) if word)
+    return f"{site}: {words}" if words else site
 
 
 def _live_only_text(text: Text, entry: Entry, backend_label: str) -> Text:
