@@ -115,6 +115,8 @@ def main() -> int:
     from ftui.engine import server
 
     model = "ftui-tiny-random" if args.tiny else LOCAL_BASE_MODEL
+    if args.tiny:
+        os.environ["FTUI_TEST_MODELS"] = "1"  # the engine offers its test model only where this is set
     with tempfile.TemporaryDirectory(prefix="ftui-screenshots-") as folder:
         isolate(Path(folder))
         try:

@@ -17,6 +17,10 @@ from ftui.engine import models
 
 CLI_TIMEOUT_S = 120
 
+# The engine lists and trains its tiny test model only where this is set: every test, and every engine, trainer and
+# CLI process a test starts, sees it. A test that checks what users see removes it with monkeypatch.
+os.environ[models.TEST_MODELS_VARIABLE] = "1"
+
 # Variables that would point the subprocess at caches outside the test's tmp dir.
 _ISOLATED_AWAY = ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR")
 

