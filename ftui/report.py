@@ -11,6 +11,7 @@ from ftui.dataset.validator import Distribution, FileStats, ValidationReport
 from ftui.textfmt import format_number, plural
 
 MAX_LISTED_PER_SEVERITY = 50
+CLEAN_COMMAND = "'ftui data clean'"  # how findings that cleaning fixes name it here
 
 
 def _distribution(value: Distribution | None) -> str:
@@ -20,7 +21,7 @@ def _distribution(value: Distribution | None) -> str:
 
 
 def _finding_line(item: Finding) -> str:
-    return f"  {item.where()}: {item.message} [{item.code}]"
+    return f"  {item.where()}: {item.text(CLEAN_COMMAND)} [{item.code}]"
 
 
 def _findings_section(title: str, items: list[Finding], total: int) -> list[str]:

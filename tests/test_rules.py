@@ -1379,3 +1379,34 @@ def test_cancel_stops_early(tmp_path: Path) -> None:
     progress = [e for e in events if isinstance(e, Progress)]
     # Only the first block was checked before the run noticed the cancel.
     assert progress[0].bytes_read < path.stat().st_size
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Wording: counts of one in the singular; the clean hint named by each front end
+# --------------------------------------------------------------------------------------------------------------
+
+
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    local = validate(write_jsonl(tmp_path / "local.jsonl", [example(1)]), model="SmolLM2-135M-Instruct")
+    assert findings_of(local, Code.FEW_EXAMPLES)[0].message.startswith("1 training example. ")
+    cloud = validate(write_jsonl(tmp_path / "cloud.jsonl", [example(1)]), model="gpt-4o-mini")
+    assert findings_of(cloud, Code.TOO_FEW_EXAMPLES)[0].message.startswith("Only 1 valid training example; ")
+
+
+def test_clean_hint_is_named_by_each_front_end(tmp_path: Path) -> None:
+    from ftui.report import render_report
+
+    mail = chat(SYSTEM, {"role": "user", "content": "Mail me at jane.doe@example.com"}, ASSISTANT)
+    lines: list[Any] = [example(i) for i in range(12)] + [example(3), mail]
+    report = validate(write_jsonl(tmp_path / "train.jsonl", lines))
+    duplicate = findings_of(report, Code.DUPLICATE_EXAMPLE)[0]
+    sensitive = findings_of(report, Code.SENSITIVE_DATA)[0]
+    few = findings_of(report, Code.FEW_EXAMPLES)[0]
+    # The message itself names no command: a front end adds its own name for cleaning.
+    assert "ftui data clean" not in duplicate.message + sensitive.message
+    assert sensitive.text("Clean (c)") == f"{sensitive.message} Clean (c) writes a copy with typed placeholders."
+    assert duplicate.text("Clean (c)") == f"{duplicate.message} Clean (c) writes a copy without duplicates."
+    assert few.clean_hint is None and few.text("Clean (c)") == few.message
+    text = render_report(report)
+    assert "'ftui data clean' writes a copy with typed placeholders." in text
+    assert "'ftui data clean' writes a copy without duplicates." in text

@@ -78,6 +78,14 @@ WARNING_CODES = frozenset(
 )
 
 
+# What cleaning does about a finding of these codes. Each front end names its clean action before it (the CLI its
+# command, the TUI its key), so a message never points at a command the user cannot type where they are.
+CLEAN_HINTS: dict[Code, str] = {
+    Code.SENSITIVE_DATA: "writes a copy with typed placeholders",
+    Code.DUPLICATE_EXAMPLE: "writes a copy without duplicates",
+}
+
+
 def severity_of(code: Code) -> Severity:
     return Severity.WARNING if code in WARNING_CODES else Severity.ERROR
 
@@ -104,6 +112,17 @@ class Finding(BaseModel):
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
+
+    @property
+    def clean_hint(self) -> str | None:
+        """What cleaning the file does about this finding, to follow the name of the clean action; None if nothing."""
+        return CLEAN_HINTS.get(self.code)
+
+    def text(self, clean_action: str) -> str:
+        """The message, with the clean hint after ``clean_action`` (how the caller names cleaning) where one applies:
+        ``finding.text("'ftui data clean'")``."""
+        hint = self.clean_hint
+        return f"{self.message} {clean_action} {hint}." if hint else self.message
 
     def where(self) -> str:
         parts = [self.file.value]

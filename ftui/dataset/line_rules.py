@@ -379,7 +379,7 @@ def _scan_sensitive(obj: Any, location: str, out: _Line) -> None:
             out.add(
                 Code.SENSITIVE_DATA,
                 f"Characters {span.start + 1}-{span.end} look like {DESCRIPTIONS[span.kind]}. Remove or redact personal "
-                "data before training; 'ftui data clean' writes a copy with typed placeholders.",
+                "data before training.",
                 location,
                 span=(span.start, span.end),
                 kind=span.kind.value,

@@ -50,6 +50,7 @@ from ftui.dataset.reader import (
 )
 from ftui.dataset.tokens import CountMemo, TokenCounter, load_counter
 from ftui.estimates import auto_epochs, billable_tokens
+from ftui.textfmt import plural
 
 CLOUD_MIN_EXAMPLES = 10
 RECOMMENDED_MIN_EXAMPLES = 50
@@ -295,8 +296,7 @@ class _FileRun:
             )
         return self.emit_new(
             Code.DUPLICATE_EXAMPLE,
-            f"Same example as line {abs(earlier)} (ignoring whitespace). Duplicates over-weight one scenario; "
-            "'ftui data clean' removes them.",
+            f"Same example as line {abs(earlier)} (ignoring whitespace). Duplicates over-weight one scenario.",
             line,
         )
 
@@ -305,7 +305,7 @@ class _FileRun:
         item = finding(
             Code.TOO_MANY_TOKENS,
             f"The example has {about}{total:,} tokens, more than the {limit:,} that {self.target.card.id} trains on "
-            f"per example; the service would truncate it, dropping the last {about}{total - limit:,} tokens. "
+            f"per example; the service would truncate it, dropping the last {about}{plural(total - limit, 'token')}. "
             "Shorten it or split the conversation.",
             line=line,
             location="messages",
@@ -521,13 +521,13 @@ class Validation:
             who = "OpenAI and Azure require" if card.is_cloud else "training needs"
             yield from training.emit_new(
                 Code.TOO_FEW_EXAMPLES,
-                f"Only {examples} valid training examples; {who} at least {self.target.min_examples}. "
+                f"Only {plural(examples, 'valid training example')}; {who} at least {self.target.min_examples}. "
                 "Add more examples.",
             )
         elif 0 < examples < RECOMMENDED_MIN_EXAMPLES:
             yield from training.emit_new(
                 Code.FEW_EXAMPLES,
-                f"{examples} training examples. Fine-tuning usually shows clear improvement from 50-100 "
+                f"{plural(examples, 'training example')}. Fine-tuning usually shows clear improvement from 50-100 "
                 "well-chosen examples.",
             )
         if training.format is DataFormat.PREFERENCE and Method.DPO not in card.methods:
