@@ -537,12 +537,16 @@ def _run_engine_status(args: argparse.Namespace) -> int:
     print(f"engine        running at {state.base_url} (pid {state.pid}, version {state.version})")
     from ftui.client import local_client
 
-    jobs = local_client(start=False).fine_tuning.jobs.list(limit=20).data
-    active = [job for job in jobs if job.status in ("running", "pausing", "queued")]
-    if not active:
-        print("jobs          none running")
-    for job in active:
-        print(f"job           {job.id} {job.status} ({job.model})")
+    # Every job not ended, paused and queued ones included, each with its state (all pages: an old paused job too).
+    unfinished = [
+        (job, status)
+        for job in local_client(start=False).fine_tuning.jobs.list(limit=100)
+        if (status := normalize_status(job.status)) not in TERMINAL
+    ]
+    if not unfinished:
+        print("jobs          none running, queued or paused")
+    for job, status in unfinished:
+        print(f"job           {job.id} {STATUS_LABELS[status]} ({job.model})")
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -359,6 +360,31 @@ def test_engine_status_reports_address_and_models(engine: EngineProcess, run_cli
     cli_env["FTUI_HOME"] = str(engine.home)
     code, out, _ = run_cli("engine", "status")
     assert code == 0 and engine.base_url in out and TINY in out
+
+
+def test_engine_status_lists_paused_and_queued_jobs(
+    engine: EngineProcess, client: openai.OpenAI, sample_ids: tuple[str, str], run_cli, cli_env
+) -> None:
+    cli_env["FTUI_HOME"] = str(engine.home)
+    first = create_job(client, sample_ids[0], n_epochs=50)
+    wait_for(client, first.id, lambda j: j.status == "running" and (j.trained_tokens or 0) > 0)
+    second = create_job(client, sample_ids[0], n_epochs=50)
+    third = create_job(client, sample_ids[0], n_epochs=50)
+    try:
+        client.fine_tuning.jobs.pause(first.id)
+        wait_for(client, first.id, lambda j: j.status == "paused", timeout=60)
+        code, out, _ = run_cli("engine", "status")
+        assert code == 0
+        lines = out.splitlines()
+        assert f"job           {first.id} paused ({TINY})" in lines, out
+        assert f"job           {third.id} queued ({TINY})" in lines, out
+        assert any(line.startswith(f"job           {second.id} ") for line in lines), out  # started, or about to
+        assert "none running" not in out
+    finally:
+        for job in (first, second, third):
+            with contextlib.suppress(openai.BadRequestError):
+                client.fine_tuning.jobs.cancel(job.id)
+        wait_finished(client, second.id, timeout=60)
 
 
 def test_start_on_demand_reuses_a_running_engine(tmp_path: Path, models_cache: Path, monkeypatch) -> None:
