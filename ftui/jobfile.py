@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from ftui.catalog import Method, ModelCard, load_catalog
 from ftui.fsutil import atomic_writer, check_output
 from ftui.options import SEED_MAX, Hyperparameters, JobMetadata, JobOptions, generate_seed
-from ftui.submit import DataChoice, SubmitPlan
+from ftui.submit import DataChoice, Role, SubmitPlan
 
 JobMethod = Literal["supervised", "dpo"]
 # An uploaded file's id as OpenAI, Azure and the local engine write it.
@@ -243,6 +244,61 @@ class JobFile(BaseModel):
         return cls.from_options(options, str(training), data.get("validation_file") or None)
 
 
+@dataclass(frozen=True)
+class CarriedFile:
+    """How one of an earlier job's files carries into a new run: ``choice`` is None when it cannot."""
+
+    role: Role
+    source: str  # the job's value: an uploaded file's id, or a path
+    choice: DataChoice | None
+
+    def describe(self) -> str:
+        """'training file northwind-train.jsonl (file-abc)', or why it was not carried."""
+        name = f"{self.role} file"
+        if self.choice is None:
+            return f"{name} {self.source} is no longer on the backend: choose it again on the data step"
+        if self.choice.file_id is None:
+            return f"{name} {self.choice.label} (no longer on the backend: uploaded again at submit)"
+        return f"{name} {self.choice.label}"
+
+
+def carry_files(
+    job_file: JobFile, on_backend: Mapping[str, str] | None, uploaded_from: Mapping[str, Path]
+) -> list[CarriedFile]:
+    """The job file's training and validation files for a new run.
+
+    An uploaded file the backend still has is used again, named by its filename (``on_backend``: file id to
+    filename; None when the backend could not be asked, and then every id is used as it is). One the backend no
+    longer has is replaced by the local file it was uploaded from, when that is known (``uploaded_from``: file id
+    to path) and still there; else it is not carried. A path in the job file is used as it is. Reads the disk.
+    """
+    files: list[tuple[Role, str | None]] = [
+        ("training", job_file.training_file),
+        ("validation", job_file.validation_file),
+    ]
+    carried = []
+    for role, value in files:
+        if value is None:
+            continue
+        named = job_file.data_choice(value)
+        if named.file_id is None:
+            carried.append(CarriedFile(role, value, named))
+        else:
+            carried.append(CarriedFile(role, named.file_id, _still_there(named.file_id, on_backend, uploaded_from)))
+    return carried
+
+
+def _still_there(
+    file_id: str, on_backend: Mapping[str, str] | None, uploaded_from: Mapping[str, Path]
+) -> DataChoice | None:
+    if on_backend is None or file_id in on_backend:
+        return DataChoice.uploaded(file_id, on_backend.get(file_id) if on_backend else None)
+    path = uploaded_from.get(file_id)
+    if path is not None and path.is_file():
+        return DataChoice.local(path)
+    return None
+
+
 def _hyperparameter_table(values: Hyperparameters, method: Method) -> dict[str, Any]:
     chosen = values.for_method(method)
     return {name: chosen[name] for name in _HYPERPARAMETER_ORDER if name in chosen}
@@ -285,4 +341,4 @@ def _known_keys(parent: tuple[int | str, ...]) -> list[str]:
     return list(_KEY_ORDER)
 
 
-__all__ = ["JobFile", "JobFileError", "describe_validation_error", "is_file_id"]
+__all__ = ["CarriedFile", "JobFile", "JobFileError", "carry_files", "describe_validation_error", "is_file_id"]

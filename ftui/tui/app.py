@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -28,7 +30,80 @@ from ftui.tui.state import WizardState
 WizardStep = Literal["model", "data", "options", "review"]
 
 if TYPE_CHECKING:  # the client layer imports the openai SDK: loaded by the first backend call, off the UI thread
+    from openai.types.fine_tuning import FineTuningJob
+
     from ftui.client import Backend, BackendError
+    from ftui.jobfile import CarriedFile
+    from ftui.tui.base import Call, ThreadCalls
+
+
+@dataclass(frozen=True)
+class Clone:
+    """A new wizard run made from an earlier job, and what of the job it carries."""
+
+    job_id: str
+    state: WizardState
+    files: list[CarriedFile]
+    # Whether the backend was asked which of the job's uploaded files it still has.
+    files_checked: bool = True
+    # Why the job's files could not be taken at all (settings that do not fit a job file), or None.
+    problem: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.problem is None and all(carried.choice is not None for carried in self.files)
+
+    def describe(self) -> str:
+        """What was carried, in the words the wizard's steps use; what was not, and what to do next."""
+        from ftui.catalog import METHOD_LABELS
+        from ftui.tui.screens.options import FIELD_SPECS, HYPERPARAMETERS
+        from ftui.tui.screens.review import value_text
+
+        state = self.state
+        parts = [f"model {state.model}"]
+        if self.problem is not None:
+            parts.append(f"no files ({self.problem}): choose them on the data step")
+        else:
+            parts.extend(carried.describe() for carried in self.files)
+            if not any(carried.role == "validation" for carried in self.files):
+                parts.append("no validation file")
+        parts.append(METHOD_LABELS[state.method])
+        values = state.hyperparameters.for_method(state.method)
+        parts.extend(
+            f"{FIELD_SPECS[name].label} {value_text(values[name])}" for name in HYPERPARAMETERS if name in values
+        )
+        parts.append("seed generated at submit" if state.seed is None else f"seed {state.seed}")
+        parts.append(f"suffix {state.suffix}" if state.suffix else "no suffix")
+        unchecked = "" if self.files_checked else " (the backend did not say whether it still has the files)"
+        return f"Cloned {self.job_id}: {', '.join(parts)}{unchecked}; change anything and submit."
+
+
+def make_clone(job: FineTuningJob, on_backend: Mapping[str, str] | None, uploaded_from: Mapping[str, Path]) -> Clone:
+    """A new run with ``job``'s settings and files (see ``carry_files``). Reads the disk: call off the UI thread."""
+    from ftui.catalog import load_catalog
+    from ftui.jobfile import JobFile, JobFileError, carry_files
+    from ftui.options import JobOptions
+    from ftui.tui.dialogs.filepicker import local_choice
+
+    job_id = str(job.id)
+    try:
+        job_file = JobFile.from_job(job)
+        state = WizardState.from_job_file(job_file)
+    except JobFileError as error:
+        # Settings a job file cannot hold as they are (an unknown method, no training file): clone what fits.
+        options = JobOptions.from_job(job)
+        return Clone(
+            job_id, WizardState.from_options(options, load_catalog().get(options.model)), [], problem=str(error)
+        )
+    files = [
+        dataclasses.replace(carried, choice=local_choice(carried.choice.path))
+        if carried.choice is not None and carried.choice.path is not None
+        else carried
+        for carried in carry_files(job_file, on_backend, uploaded_from)
+    ]
+    chosen = {carried.role: carried.choice for carried in files}
+    state.training, state.validation = chosen.get("training"), chosen.get("validation")
+    return Clone(job_id, state, files, files_checked=on_backend is not None)
 
 
 class FtuiApp(App[None]):
@@ -79,6 +154,9 @@ class FtuiApp(App[None]):
         self._backend_lock = threading.Lock()
         self._painted = False
         self._after_first_paint: list[Callable[[], object]] = []
+        # Local files this session uploaded, by the id the backend gave them: a clone of their job can fall back
+        # on them when the backend no longer has the upload.
+        self.uploaded_from: dict[str, Path] = {}
 
     # -- profiles and the backend ---------------------------------------------------------------------------------
 
@@ -194,6 +272,30 @@ class FtuiApp(App[None]):
         catalog = self.screen_stack[0]
         assert isinstance(catalog, CatalogScreen)
         catalog.begin_run()
+
+    def clone_job(self, screen: ThreadCalls, job: FineTuningJob) -> None:
+        """Start a new wizard run with ``job``'s settings and files, once the backend has said (in ``screen``'s
+        thread) which of its uploaded files it still has; then say what the run carried."""
+        uploaded_from = dict(self.uploaded_from)
+
+        def prepare(call: Call[None]) -> Clone:
+            try:
+                on_backend: dict[str, str] | None = {item.id: item.filename for item in call.backend().list_files()}
+            except Exception:  # not answering is no reason not to clone: the ids are carried unchecked, and said so
+                on_backend = None
+            return make_clone(job, on_backend, uploaded_from)
+
+        screen.call_in_thread(prepare, done=self.start_clone, group="clone", exclusive=True, description="clone")
+
+    def start_clone(self, clone: Clone) -> None:
+        """Begin the run cloned from a job at the model step, and say what it carried and what it could not."""
+        self.start_wizard(clone.state)
+        self.notify(
+            clone.describe(),
+            title="Cloned" if clone.complete else "Cloned, with files to choose again",
+            severity="information" if clone.complete else "warning",
+            timeout=15,
+        )
 
     def pop_to_first_screen(self) -> None:
         """Drop every screen above the first one (the model step of the current run)."""

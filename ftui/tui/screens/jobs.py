@@ -6,14 +6,17 @@ from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual import events, on
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Static
 from textual.widgets.data_table import RowKey
 
-from ftui.jobs import JobStatus, normalize_status
+from ftui.jobs import TERMINAL, JobStatus, normalize_status
+from ftui.textfmt import plural
 from ftui.tui.base import FtuiScreen, show_text
 from ftui.tui.poller import Poller, Reconnecting
 from ftui.tui.widgets.jobstatus import format_time, status_text
@@ -32,7 +35,8 @@ def progress_cell(job: FineTuningJob) -> str:
     return f"{job.trained_tokens:,} tok" if job.trained_tokens else "—"
 
 
-# Most telling first: an 80-column terminal shows status, id and progress without scrolling.
+# Most telling first. The table shows the columns that fit whole at the terminal's width, in this order (status and
+# job always); the line under the table names the highlighted job's models in full.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "Status"),
     ("id", "Job"),
@@ -41,6 +45,21 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("model", "Base model"),
     ("fine_tuned", "Fine-tuned model"),
 )
+ALWAYS_SHOWN = 2
+
+
+def models_text(job: FineTuningJob | None) -> Text:
+    """The highlighted job's fine-tuned and base model, in full: a name may be longer than its column."""
+    if job is None:
+        return Text("")
+    text = Text("Fine-tuned ", style="bold")
+    if job.fine_tuned_model:
+        text.append(job.fine_tuned_model).append("  y copies it", style="dim")
+    elif normalize_status(job.status) in TERMINAL:
+        text.append("none: the job did not succeed", style="dim")
+    else:
+        text.append("named when the job succeeds", style="dim")
+    return text.append("\nBase model ", style="bold").append(job.model or "—")
 
 
 class JobsTable(DataTable[Text | str]):
@@ -57,7 +76,13 @@ screen; rows change in place, so the cursor stays where you put it.
 
 - **Enter** opens a job's dashboard: progress, loss and accuracy charts, events, checkpoints and the settings the
   service resolved; there you can cancel, pause, resume, clone the job or try the fine-tuned model.
+- The line under the table names the highlighted job's base model and fine-tuned model in full; **y** copies the
+  fine-tuned model's name to the clipboard, to use it elsewhere.
+- **k** clones the highlighted job: a new wizard run with its model, files and settings, to change and submit.
 - **n** starts a new fine-tune. **Ctrl+R** refreshes now.
+
+At 80 columns the table shows status, job, progress and creation time; a wider terminal adds the base and
+fine-tuned models.
 
 **Status**: `…` queued or validating files · `●` running · `‖` paused · `✓` succeeded · `✗` failed ·
 `⊘` cancelled. **Progress** is the share of training done and the tokens trained so far.
@@ -67,9 +92,20 @@ the list recovers by itself once the backend answers again.
 """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_fine_tune", "New fine-tune", id="jobs.new", tooltip="Start a new wizard run"),
-        Binding("ctrl+r", "refresh", "Refresh", id="jobs.refresh", tooltip="Ask the backend for the jobs now"),
+        Binding(
+            "y",
+            "copy_model",
+            "Copy model",
+            id="jobs.copy_model",
+            tooltip="Copy the highlighted job's fine-tuned model name to the clipboard",
+        ),
+        Binding("k", "clone", "Clone", id="jobs.clone", tooltip="A new wizard run with the highlighted job's settings"),
+        Binding("n", "new_fine_tune", "New", id="jobs.new", tooltip="Start a new wizard run"),
         Binding("escape", "back", "Back", id="jobs.back", tooltip="Back to the wizard"),
+        # Shown in F1 help and the palette: the list refreshes by itself.
+        Binding(
+            "ctrl+r", "refresh", "Refresh", id="jobs.refresh", tooltip="Ask the backend for the jobs now", show=False
+        ),
     ]
 
     # Time zone for the Created column; None is this computer's. Tests fix it.
@@ -80,6 +116,7 @@ the list recovers by itself once the backend answers again.
         self.jobs: dict[str, FineTuningJob] = {}
         self._cells: dict[str, tuple[Text | str, ...]] = {}
         self._loaded_once = False
+        self.shown_columns: tuple[str, ...] = tuple(key for key, _ in COLUMNS[:ALWAYS_SHOWN])
         self.poller: Poller[list[FineTuningJob]] = Poller(
             self,
             self._request,
@@ -96,13 +133,14 @@ the list recovers by itself once the backend answers again.
 
     def compose_body(self) -> Sequence[Widget]:
         table = JobsTable(id="jobs-table", cursor_type="row", zebra_stripes=True)
-        for key, label in COLUMNS:
+        for key, label in COLUMNS[:ALWAYS_SHOWN]:
             table.add_column(label, key=key)
         return [
             Vertical(
                 Static("Loading jobs…", id="jobs-state", classes="hint"),
                 Static("", id="jobs-banner", classes="warning-text"),
                 table,
+                Static("", id="jobs-model"),
                 Horizontal(
                     Static("", classes="reason"),
                     Button("Open", id="jobs-open", compact=True),
@@ -159,6 +197,7 @@ the list recovers by itself once the backend answers again.
         table = self.query_one(JobsTable)
         incoming = {str(job.id): job for job in jobs}
         added = False
+        keys = [key for key, _ in COLUMNS]
         with self.app.batch_update():
             for job_id in [key for key in self._cells if key not in incoming]:
                 table.remove_row(job_id)
@@ -166,21 +205,82 @@ the list recovers by itself once the backend answers again.
             for job_id, job in incoming.items():
                 cells = self.row_cells(job)
                 previous = self._cells.get(job_id)
+                self._cells[job_id] = cells
                 if previous is None:
-                    table.add_row(*cells, key=job_id)
+                    table.add_row(*self._shown_cells(cells), key=job_id)
                     added = True
                 else:
-                    for (column, _), old, new in zip(COLUMNS, previous, cells, strict=True):
-                        if old != new:
+                    for column, old, new in zip(keys, previous, cells, strict=True):
+                        if old != new and column in self.shown_columns:
                             table.update_cell(job_id, column, new)
-                self._cells[job_id] = cells
             if added:
                 order = {job_id: index for index, job_id in enumerate(incoming)}
                 table.sort("id", key=lambda job_id: order.get(str(job_id), len(order)))
-        self.jobs = incoming
+            self.jobs = incoming
+            self.fit_columns()
         count = len(incoming)
-        state = f"{count} job{'s' if count != 1 else ''}" if count else "No jobs yet. Press n to start a fine-tune."
+        state = plural(count, "job") if count else "No jobs yet. Press n to start a fine-tune."
         show_text(self.query_one("#jobs-state", Static), state)
+        self._show_models()
+
+    def _shown_cells(self, cells: tuple[Text | str, ...]) -> list[Text | str]:
+        return [cell for (key, _), cell in zip(COLUMNS, cells, strict=True) if key in self.shown_columns]
+
+    # -- the columns that fit whole ---------------------------------------------------------------------------
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self.fit_columns)
+
+    def columns_that_fit(self, width: int) -> tuple[str, ...]:
+        """The columns, in order, that fit whole in ``width`` cells with what the table holds now."""
+        table = self.query_one(JobsTable)
+        room = width - table.styles.scrollbar_size_vertical  # room for a scroll bar once the list is long
+        shown: list[str] = []
+        for index, (key, label) in enumerate(COLUMNS):
+            cells = [label, *(row[index] for row in self._cells.values())]
+            needed = max(cell_len(cell) if isinstance(cell, str) else cell.cell_len for cell in cells)
+            needed += 2 * table.cell_padding
+            if index >= ALWAYS_SHOWN and needed > room:
+                break
+            shown.append(key)
+            room -= needed
+        return tuple(shown)
+
+    def fit_columns(self) -> None:
+        """Show the columns that fit whole; the table is rebuilt only when that set changes."""
+        table = self.query_one(JobsTable)
+        width = table.size.width
+        if not width:
+            return
+        shown = self.columns_that_fit(width)
+        if shown == self.shown_columns:
+            return
+        highlighted = self.highlighted_job_id()
+        self.shown_columns = shown
+        with self.app.batch_update():
+            table.clear(columns=True)
+            for key, label in COLUMNS:
+                if key in shown:
+                    table.add_column(label, key=key)
+            for job_id, cells in self._cells.items():
+                table.add_row(*self._shown_cells(cells), key=job_id)
+            if highlighted is not None and highlighted in self._cells:
+                table.move_cursor(row=table.get_row_index(highlighted))
+
+    # -- the highlighted job's models, in full ----------------------------------------------------------------
+
+    def highlighted_job(self) -> FineTuningJob | None:
+        job_id = self.highlighted_job_id()
+        return self.jobs.get(job_id) if job_id is not None else None
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self._show_models()
+
+    def _show_models(self) -> None:
+        line = self.query_one("#jobs-model", Static)
+        show_text(line, models_text(self.highlighted_job()))
+        self.refresh_bindings()
 
     def highlighted_job_id(self) -> str | None:
         table = self.query_one(JobsTable)
@@ -205,6 +305,26 @@ the list recovers by itself once the backend answers again.
 
     def action_new_fine_tune(self) -> None:
         self.ftui.action_new_run()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_model":
+            job = self.highlighted_job() if self.is_mounted else None
+            return True if job is not None and job.fine_tuned_model else None
+        if action == "clone":
+            return True if self.is_mounted and self.highlighted_job() is not None else None
+        return True
+
+    def action_copy_model(self) -> None:
+        job = self.highlighted_job()
+        if job is None or not job.fine_tuned_model:
+            return
+        self.app.copy_to_clipboard(job.fine_tuned_model)
+        self.notify(job.fine_tuned_model, title="Fine-tuned model name copied")
+
+    def action_clone(self) -> None:
+        job = self.highlighted_job()
+        if job is not None:
+            self.ftui.clone_job(self, job)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
