@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 
 from ftui.catalog import PROVIDER_NAMES, Method, ModelCard, Provider, load_catalog
 from ftui.estimates import auto_epochs, billable_tokens, cloud_auto_batch_size, local_auto_batch_size
+from ftui.textfmt import plural
 
 Auto = Literal["auto"]
 AUTO: Auto = "auto"
@@ -383,12 +384,17 @@ class Estimate(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     n_epochs: int
+    n_epochs_auto: bool = False
     batch_size: int
     steps: int
     trained_tokens: int = Field(description="Tokens trained on, each example capped at the model's limit, x epochs.")
     billable_tokens: int = Field(description="The trained tokens a service bills; 0 on the local engine.")
+    tokens_exact: bool = Field(default=True, description="False when the tokens were estimated (bytes/4).")
+    tokens_note: str = Field(default="", description="Why the tokens were estimated.")
     cost_usd: float | None = None
-    duration_seconds: float | None = None
+    duration_seconds: float | None = Field(default=None, description="Preparing the model included.")
+    prepare_seconds: float | None = Field(default=None, description="Preparing the local model before training.")
+    prepare_model: str | None = Field(default=None, description="The model prepared first, as people call it.")
     notes: list[str] = []
 
 
@@ -400,39 +406,47 @@ def estimate(
     options: JobOptions,
     card: ModelCard | None,
     backend: BackendName,
+    examples_over_limit: int | None = None,
+    tokens_exact: bool = True,
+    tokens_note: str = "",
+    prepare_seconds: float | None = None,
 ) -> Estimate:
     """Epochs, batch size, steps, tokens, cost and duration for ``options`` on ``backend``.
 
     ``tokens_per_example`` allows each example to be capped at the card's per-example limit, as the service
-    truncates; with only ``total_tokens`` no cap is applied.
+    truncates; with only ``total_tokens`` no cap is applied (``examples_over_limit``: how many examples the total
+    already counts at the limit). ``tokens_exact`` False: the tokens are an estimate (``tokens_note`` says why).
+    ``prepare_seconds``: the local engine must prepare the model first, and the duration includes it.
     """
     notes: list[str] = []
     n_epochs = _resolve_epochs(options.hyperparameters.n_epochs, n_examples, notes)
     batch_size = _resolve_batch_size(options.hyperparameters.batch_size, n_examples, backend, notes)
     steps = math.ceil(n_examples / batch_size) * n_epochs if n_examples > 0 else 0
-    trained = _trained_tokens(tokens_per_example, total_tokens, n_epochs, card, notes)
+    trained = _trained_tokens(tokens_per_example, total_tokens, n_epochs, card, examples_over_limit, notes)
     local = backend == "local"
+    prepare_model = (card.family if card else options.model) if prepare_seconds else None
     return Estimate(
         n_epochs=n_epochs,
+        n_epochs_auto=options.hyperparameters.n_epochs == AUTO,
         batch_size=batch_size,
         steps=steps,
         trained_tokens=trained,
         billable_tokens=0 if local else trained,
+        tokens_exact=tokens_exact,
+        tokens_note="" if tokens_exact else tokens_note,
         cost_usd=_cost(trained, card, backend, notes),
-        duration_seconds=_duration(trained, backend, notes),
+        duration_seconds=_duration(trained, backend, notes, prepare_seconds, prepare_model),
+        prepare_seconds=prepare_seconds if prepare_model else None,
+        prepare_model=prepare_model,
         notes=notes,
     )
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def _resolve_epochs(requested: Auto | int, n_examples: int, notes: list[str]) -> int:
     if requested != AUTO:
         return int(requested)
     epochs = auto_epochs(n_examples)
-    notes.append(f"auto epochs resolves to {epochs} for {_plural(n_examples, 'example')}")
+    notes.append(f"auto epochs resolves to {epochs} for {plural(n_examples, 'example')}")
     return epochs
 
 
@@ -452,19 +466,25 @@ def _resolve_batch_size(requested: Auto | int, n_examples: int, backend: Backend
 
 
 def _trained_tokens(
-    per_example: Sequence[int] | None, total: int, n_epochs: int, card: ModelCard | None, notes: list[str]
+    per_example: Sequence[int] | None,
+    total: int,
+    n_epochs: int,
+    card: ModelCard | None,
+    over_limit: int | None,
+    notes: list[str],
 ) -> int:
     limit = card.training_context_limit if card else None
     if per_example is not None:
-        capped = sum(1 for tokens in per_example if limit is not None and tokens > limit)
-        if capped:
-            notes.append(
-                f"{_plural(capped, 'example')} over the {limit:,}-token limit per example counted as {limit:,} "
-                "tokens (the service truncates them)"
-            )
-        return billable_tokens(per_example, n_epochs, limit)
-    if limit is not None:
+        over_limit = sum(1 for tokens in per_example if limit is not None and tokens > limit)
+    if limit is not None and over_limit:
+        notes.append(
+            f"{plural(over_limit, 'example')} over the {limit:,}-token limit per example counted as {limit:,} "
+            "tokens (the service truncates them)"
+        )
+    elif limit is not None and over_limit is None:
         notes.append(f"assumes no example is over the {limit:,}-token limit per example")
+    if per_example is not None:
+        return billable_tokens(per_example, n_epochs, limit)
     return total * n_epochs
 
 
@@ -486,14 +506,20 @@ def _cost(trained: int, card: ModelCard | None, backend: BackendName, notes: lis
     return round(trained / 1e6 * price, 2)
 
 
-def _duration(trained: int, backend: BackendName, notes: list[str]) -> float | None:
+def _duration(
+    trained: int, backend: BackendName, notes: list[str], prepare_seconds: float | None, prepare_model: str | None
+) -> float | None:
     if backend != "local":
         notes.append("duration depends on the service's queue")
         return None
     notes.append(
         f"duration at the local engine's measured speed on 2 CPU cores: about {LOCAL_TOKENS_PER_SECOND:.0f} tokens/s"
     )
-    return trained / LOCAL_TOKENS_PER_SECOND
+    seconds = trained / LOCAL_TOKENS_PER_SECOND
+    if prepare_seconds and prepare_model:
+        notes.append(f"includes preparing {prepare_model} on this computer, done once before its first job")
+        seconds += prepare_seconds
+    return seconds
 
 
 __all__ = [

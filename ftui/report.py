@@ -5,9 +5,10 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 
-from ftui.catalog import TASK_LABELS, ModelCard
+from ftui.catalog import TASK_LABELS, ModelCard, load_catalog
 from ftui.dataset.findings import Finding, Severity
 from ftui.dataset.validator import Distribution, FileStats, ValidationReport
+from ftui.estimates import APPROXIMATE, training_line, training_price_text, trains_locally
 from ftui.textfmt import format_number, plural
 
 MAX_LISTED_PER_SEVERITY = 50
@@ -45,19 +46,22 @@ def render_errors(report: ValidationReport, limit: int = 10) -> str:
     return "\n".join(lines)
 
 
-def _stat_rows(training: FileStats, validation: FileStats | None) -> list[tuple[str, str, str]]:
-    def row(label: str, render: Callable[[FileStats], str]) -> tuple[str, str, str]:
-        return label, render(training), render(validation) if validation else ""
+def _stat_rows(training: FileStats, validation: FileStats | None, exact: bool) -> list[tuple[str, str, str]]:
+    mark = "" if exact else APPROXIMATE  # token figures counted from an estimate
+
+    def row(label: str, render: Callable[[FileStats], str], tokens: bool = False) -> tuple[str, str, str]:
+        prefix = mark if tokens else ""
+        return label, prefix + render(training), prefix + render(validation) if validation else ""
 
     return [
         row("lines", lambda s: format_number(s.lines)),
         row("valid examples", lambda s: format_number(s.examples)),
         row("lines with errors", lambda s: format_number(s.invalid_lines)),
         row("messages / example (min/med/p90/max)", lambda s: _distribution(s.messages_per_example)),
-        row("tokens / example", lambda s: _distribution(s.tokens_per_example)),
-        row("trainable tokens / example", lambda s: _distribution(s.trainable_tokens_per_example)),
-        row("total tokens", lambda s: format_number(s.total_tokens)),
-        row("trainable tokens", lambda s: format_number(s.trainable_tokens)),
+        row("tokens / example", lambda s: _distribution(s.tokens_per_example), tokens=True),
+        row("trainable tokens / example", lambda s: _distribution(s.trainable_tokens_per_example), tokens=True),
+        row("total tokens", lambda s: format_number(s.total_tokens), tokens=True),
+        row("trainable tokens", lambda s: format_number(s.trainable_tokens), tokens=True),
         row("examples over the token limit", lambda s: format_number(s.examples_over_limit)),
         row("distinct system prompts", lambda s: format_number(s.distinct_system_prompts)),
         row("multi-turn examples", lambda s: f"{format_number(s.multi_turn_examples)} ({s.multi_turn_share:.0%})"),
@@ -66,11 +70,26 @@ def _stat_rows(training: FileStats, validation: FileStats | None) -> list[tuple[
     ]
 
 
+def _stat_table(training: FileStats, validation: FileStats | None, exact: bool) -> list[str]:
+    """The statistics as columns: labels on the left, each file's figures right-aligned under its heading."""
+    rows = _stat_rows(training, validation, exact)
+    width = max(len(label) for label, _, _ in rows)
+    train_width = max(len("training"), *(len(value) for _, value, _ in rows))
+    header = f"{'Statistics':<{width}}  {'training':>{train_width}}"
+    if validation is None:
+        return [header, *(f"{label:<{width}}  {value:>{train_width}}" for label, value, _ in rows)]
+    valid_width = max(len("validation"), *(len(value) for _, _, value in rows))
+    return [
+        f"{header}  {'validation':>{valid_width}}",
+        *(f"{label:<{width}}  {value:>{train_width}}  {other:>{valid_width}}" for label, value, other in rows),
+    ]
+
+
 def render_report(report: ValidationReport) -> str:
     training, validation = report.training, report.validation
     files = training.path + (f" + {validation.path}" if validation else "")
-    tokenizer = report.tokenizer.name + ("" if report.tokenizer.exact else " (estimated counts)")
-    lines = [f"ftui validate: {files}", f"model {report.model}, tokenizer {tokenizer}", ""]
+    counted = f"tokenizer {report.tokenizer.name}" if report.tokenizer.exact else "token counts estimated (bytes/4)"
+    lines = [f"ftui validate: {files}", f"model {report.model}, {counted}", ""]
     if report.cancelled:
         lines.append("Cancelled before the end of the file; the figures below are partial.")
     elif report.errors:
@@ -87,17 +106,20 @@ def render_report(report: ValidationReport) -> str:
     warnings = [f for f in report.findings if f.severity is Severity.WARNING]
     lines += _findings_section("Errors", errors, report.errors)
     lines += _findings_section("Warnings", warnings, report.warnings)
-    rows = _stat_rows(training, validation)
-    width = max(len(label) for label, _, _ in rows)
-    value_width = max(len(value) for _, value, _ in rows)
-    header = f"{'Statistics':<{width}}  {'training':>{value_width}}" + ("  validation" if validation else "")
-    lines.append(header)
-    for label, train_value, validation_value in rows:
-        lines.append(f"{label:<{width}}  {train_value:>{value_width}}  {validation_value}".rstrip())
+    lines += _stat_table(training, validation, report.tokenizer.exact)
     lines.append("")
-    epochs = f"{report.n_epochs} epochs" + (" (auto)" if report.n_epochs_auto else "")
-    cost = f", about ${report.estimated_cost_usd:,.2f} at list price" if report.estimated_cost_usd is not None else ""
-    lines.append(f"Billable training tokens: {report.billable_tokens:,} for {epochs}{cost}.")
+    local = trains_locally(load_catalog().get(report.model))
+    lines.append(
+        training_line(
+            report.billable_tokens,
+            report.n_epochs,
+            report.n_epochs_auto,
+            local=local,
+            cost_usd=report.estimated_cost_usd,
+            exact=report.tokenizer.exact,
+        )
+        + ("" if local or report.estimated_cost_usd is None else " at list price")
+    )
     if report.tokenizer.note:
         lines.append(report.tokenizer.note)
     return "\n".join(lines)
@@ -111,11 +133,7 @@ def render_card(card: ModelCard) -> str:
     def mark(field: str) -> str:
         return " (unconfirmed)" if not card.is_confirmed(field) else ""
 
-    price = (
-        f"${card.training_price_per_1m_tokens:g} per 1M training tokens"
-        if card.training_price_per_1m_tokens is not None
-        else "not published per token"
-    )
+    price = training_price_text(card)
     if card.training_price_note:
         price += f". {card.training_price_note}"
     facts = [

@@ -834,7 +834,7 @@ def test_catalog_show(run_cli):
     assert out.startswith("GPT-4o mini  [gpt-4o-mini-2024-07-18]")
     for label in ("Capabilities", "Pretraining data", "Limitations", "Biases", "License", "Training price", "Sources:"):
         assert label in out
-    assert "$3 per 1M training tokens" in out
+    assert "$3.00 per 1M training tokens" in out
     code, out, err = run_cli("catalog", "show", "gpt-4o-mini-2024-07-18", "--json")
     assert code == 0, err
     card = orjson.loads(out)

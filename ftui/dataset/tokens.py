@@ -107,7 +107,7 @@ def estimate_tokens(text: str) -> int:
 
 def estimating_counter(reason: str) -> TokenCounter:
     return TokenCounter(
-        name="estimate", exact=False, count=estimate_tokens, note=f"Token counts are estimates (bytes / 4): {reason}"
+        name="estimate", exact=False, count=estimate_tokens, note=f"Token counts are estimates (bytes/4): {reason}"
     )
 
 
@@ -410,9 +410,7 @@ def _load_local_tokenizer(repository: str) -> TokenCounter:
     """Exact counts for a local-engine base model, from the tokenizer it saved when it prepared the model."""
     model_id, path = _local_tokenizer_file(repository)
     if not path.is_file():
-        raise TokenizerUnavailable(
-            f"{model_id}'s tokenizer is not prepared yet; the local engine prepares it with the model"
-        )
+        raise TokenizerUnavailable(f"{model_id}'s tokenizer is not prepared yet; the engine prepares it with the model")
     try:
         from tokenizers import Tokenizer
     except ImportError as exc:

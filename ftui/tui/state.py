@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ftui.catalog import Method, ModelCard, Task
+from ftui.catalog import Method, ModelCard, Task, load_catalog
 from ftui.config import BackendKind
 from ftui.estimates import estimate_from_report
 from ftui.options import Estimate, Hyperparameters, JobOptions
@@ -66,6 +66,17 @@ class WizardState:
             return None
         return report
 
+    def counts_outdated(self) -> bool:
+        """The last check estimated its token counts, and the model's tokenizer has been prepared since (the local
+        engine prepares it with the model): checking again counts them exactly. A file check, nothing loaded."""
+        from ftui.dataset.tokens import exact_counts_possible
+
+        report = self.report
+        if report is None or report.tokenizer.exact or report.cancelled:
+            return False
+        card = load_catalog().get(report.model)
+        return card is not None and exact_counts_possible(card.tokenizer)
+
     def estimate(self, options: JobOptions, kind: BackendKind) -> Estimate | str:
         """The estimate for ``options`` on this run's checked data, or a sentence saying why there is none."""
         return estimate_from_report(
@@ -106,8 +117,6 @@ class WizardState:
         """A new run pre-filled with a job file's settings and files (an uploaded file's id stays an id, a path is
         read relative to the job file's folder). ``card`` defaults to the catalog's card for the model.
         Raises ``JobFileError`` when the file's options do not fit together."""
-        from ftui.catalog import load_catalog
-
         options = job_file.options()
         state = cls.from_options(options, card or load_catalog().get(options.model))
         state.training = _shown(job_file.training())

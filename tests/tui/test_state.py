@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ftui.catalog import Method
+from ftui.dataset import tokens
 from ftui.dataset.fixes import copy_sample
-from ftui.dataset.validator import validate_to_report
+from ftui.dataset.validator import TokenizerInfo, ValidationReport, validate_to_report
 from ftui.jobfile import JobFile
 from ftui.submit import DataChoice
 from ftui.tui.state import WizardState
@@ -70,3 +71,25 @@ def test_the_report_goes_to_submit_only_for_the_files_it_checked(tmp_path: Path)
     assert state.report_for_files() is None, "the validation file changed since the check"
     state.validation, state.training = DataChoice.local(validation), DataChoice.uploaded("file-abc")
     assert state.report_for_files() is None
+
+
+def test_estimated_counts_are_outdated_once_the_tokenizer_is_prepared(tmp_path: Path, monkeypatch) -> None:
+    """The data step checks again (exactly) when the model's tokenizer appears; never for exact or other counts."""
+    monkeypatch.setattr(tokens, "_loaded", {})
+    monkeypatch.setattr(tokens, "_failed", {})
+    monkeypatch.setenv("FTUI_MODELS_DIR", str(tmp_path / "models"))
+    estimated = ValidationReport.model_construct(
+        model=MODEL, tokenizer=TokenizerInfo(name="estimate", exact=False), cancelled=False
+    )
+    state = WizardState(model=MODEL, report=estimated)
+    assert not state.counts_outdated()
+    prepared = tmp_path / "models" / MODEL
+    prepared.mkdir(parents=True)
+    (prepared / "tokenizer.json").write_text("{}")
+    assert state.counts_outdated()
+    state.report = estimated.model_copy(update={"tokenizer": TokenizerInfo(name=f"{MODEL} tokenizer", exact=True)})
+    assert not state.counts_outdated()
+    state.report = estimated.model_copy(update={"model": "gpt-4.1-mini-2025-04-14"})
+    assert not state.counts_outdated()
+    state.report = None
+    assert not state.counts_outdated()

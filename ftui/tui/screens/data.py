@@ -352,7 +352,8 @@ the model generalises rather than memorises.
         self.start_validation()
 
     def _watch_files(self) -> None:
-        """Check again when a chosen file changes on disk; re-armed after each look, so checks never overlap."""
+        """Check again when a chosen file changes on disk, or when estimated token counts can now be exact (the
+        model's tokenizer was prepared); re-armed after each look, so checks never overlap."""
         if not self.is_attached:
             return
         changed = [path for path, seen in self._watched.items() if file_signature(path) != seen]
@@ -360,6 +361,10 @@ the model generalises rather than memorises.
             if self.is_current:
                 names = ", ".join(display_path(path) for path in changed)
                 self.notify(f"{names} changed on disk; checking again.", title="File changed")
+            self.start_validation()
+        elif self.busy is None and self.report is not None and self.ftui.wizard.counts_outdated():
+            if self.is_current:
+                self.notify("The model's tokenizer is ready: counting the tokens exactly.", title="Exact counts")
             self.start_validation()
         self.set_timer(WATCH_SECONDS, self._watch_files)
 

@@ -8,7 +8,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ftui.config import BackendKind
+from ftui.estimates import cost_text, estimate_marker, token_figure, training_line
 from ftui.options import Estimate
+from ftui.textfmt import plural
 
 
 def duration_text(seconds: float | None) -> str:
@@ -23,41 +25,58 @@ def duration_text(seconds: float | None) -> str:
     return f"about {hours} h {rest} min" if rest else f"about {hours} h"
 
 
-def cost_text(result: Estimate, kind: BackendKind) -> str:
-    if kind is BackendKind.LOCAL:
-        return "free (local)"
-    if result.cost_usd is None:
-        return "unknown (see notes)"
-    return f"about ${result.cost_usd:,.2f}"
+def estimate_duration_text(result: Estimate) -> str:
+    """'about 3 min, including about 1 min to prepare SmolLM2' while the local engine has not prepared the model."""
+    text = duration_text(result.duration_seconds)
+    if result.prepare_seconds and result.prepare_model:
+        text += f", including {duration_text(result.prepare_seconds)} to prepare {result.prepare_model}"
+    return text
+
+
+def _local(kind: BackendKind) -> bool:
+    return kind is BackendKind.LOCAL
 
 
 def summary_line(result: Estimate | str, kind: BackendKind) -> str:
     """One line for the review screen."""
     if isinstance(result, str):
         return result
-    return (
-        f"{result.steps:,} steps · {result.trained_tokens:,} trained tokens · "
-        f"{cost_text(result, kind)} · {duration_text(result.duration_seconds)}"
+    line = training_line(
+        result.trained_tokens,
+        result.n_epochs,
+        result.n_epochs_auto,
+        local=_local(kind),
+        cost_usd=result.cost_usd,
+        exact=result.tokens_exact,
     )
+    return f"{plural(result.steps, 'step')} · {line} · {estimate_duration_text(result)}"
 
 
 def estimate_renderable(result: Estimate | str, kind: BackendKind) -> Group | Text:
     if isinstance(result, str):
         return Text(result)
+    local = _local(kind)
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
-    grid.add_row("Epochs", f"{result.n_epochs}")
+    grid.add_row("Epochs", f"{result.n_epochs}" + (" (auto)" if result.n_epochs_auto else ""))
     grid.add_row("Batch size", f"{result.batch_size}")
     grid.add_row("Steps", f"{result.steps:,}")
-    grid.add_row("Tokens", f"{result.trained_tokens:,} trained")
-    grid.add_row("Billable", f"{result.billable_tokens:,} tokens")
-    grid.add_row("Cost", cost_text(result, kind))
-    grid.add_row("Duration", duration_text(result.duration_seconds))
+    grid.add_row(
+        "Trained" if local else "Billable", f"{token_figure(result.trained_tokens, result.tokens_exact)} tokens"
+    )
+    grid.add_row(
+        "Cost", cost_text(result.cost_usd, local) + ("" if local or result.cost_usd is not None else " (see notes)")
+    )
+    grid.add_row("Duration", estimate_duration_text(result))
+    parts: list[Table | Text] = [grid]
+    if not result.tokens_exact:
+        parts.append(Text(estimate_marker(result.tokens_note), style="italic"))
     notes = Text()
     for note in result.notes:
         notes.append(f"\n• {note}", style="dim")
-    return Group(grid, notes)
+    parts.append(notes)
+    return Group(*parts)
 
 
 class EstimatePanel(Static):

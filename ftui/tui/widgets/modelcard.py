@@ -13,6 +13,7 @@ from rich.text import Text
 
 from ftui.availability import Entry
 from ftui.catalog import METHOD_LABELS, TASK_LABELS, Method, ModelCard
+from ftui.estimates import training_price_text
 
 METHOD_SHORT: dict[Method, str] = {Method.SUPERVISED: "SFT", Method.DPO: "DPO", Method.REINFORCEMENT: "RFT"}
 
@@ -125,9 +126,5 @@ def _tokens_words(count: int | None) -> str:
 
 
 def _price(card: ModelCard) -> str:
-    price = (
-        "not published"
-        if card.training_price_per_1m_tokens is None
-        else (f"${card.training_price_per_1m_tokens:,.2f} per 1M training tokens")
-    )
+    price = training_price_text(card)
     return f"{price} — {card.training_price_note}" if card.training_price_note else price

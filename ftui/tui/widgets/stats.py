@@ -1,4 +1,4 @@
-"""Statistics of a validated dataset: examples, token distribution, trainable and billable tokens, system prompts."""
+"""Statistics of a validated dataset: examples, token distribution, trainable and trained tokens, system prompts."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ftui.catalog import load_catalog
 from ftui.dataset.validator import Distribution, FileStats, ValidationReport
+from ftui.estimates import APPROXIMATE, estimate_marker, training_line, trains_locally
 from ftui.textfmt import format_number
 
 
@@ -37,6 +39,8 @@ ROWS: tuple[Row, ...] = (
     ("over token limit", lambda s: format_number(s.examples_over_limit)),
     ("weight-0 turns", lambda s: format_number(s.weight_zero_turns)),
 )
+# Rows whose figures are token counts: marked as estimates when no exact tokenizer counted them.
+TOKEN_ROWS = frozenset({"tokens/ex. min", "  median", "  90th pct", "  max", "total tokens", "trainable tokens"})
 
 
 def stats_table(report: ValidationReport) -> Table:
@@ -45,28 +49,40 @@ def stats_table(report: ValidationReport) -> Table:
     table.add_column("train", justify="right", no_wrap=True)
     if report.validation is not None:
         table.add_column("valid.", justify="right", no_wrap=True)
+    mark = "" if report.tokenizer.exact else APPROXIMATE
     for label, render in ROWS:
-        cells = [render(report.training)]
+        prefix = mark if label in TOKEN_ROWS else ""
+        cells = [prefix + render(report.training)]
         if report.validation is not None:
-            cells.append(render(report.validation))
+            cells.append(prefix + render(report.validation))
         table.add_row(label, *cells)
     return table
 
 
+def marker_text(report: ValidationReport) -> Text | None:
+    """Above the figures, so it is read first: the token counts are estimates, why, and when they become exact."""
+    if report.tokenizer.exact:
+        return None
+    return Text(estimate_marker(report.tokenizer.note), style="italic")
+
+
 def summary_text(report: ValidationReport) -> Text:
-    epochs = f"{report.n_epochs} epoch{'s' if report.n_epochs != 1 else ''}" + (
-        " (auto)" if report.n_epochs_auto else ""
-    )
+    local = trains_locally(load_catalog().get(report.model))
     text = Text()
-    text.append("Billable tokens ", style="bold")
-    text.append(f"{report.billable_tokens:,} at {epochs}")
-    if report.estimated_cost_usd is not None:
-        text.append(f", about ${report.estimated_cost_usd:,.2f}")
-    tokenizer = report.tokenizer
-    text.append("\nTokens ", style="bold")
-    text.append(f"counted exactly ({tokenizer.name})" if tokenizer.exact else "estimated (no exact tokenizer here)")
-    if tokenizer.note:
-        text.append(f"\n{tokenizer.note}", style="dim")
+    text.append(
+        training_line(
+            report.billable_tokens,
+            report.n_epochs,
+            report.n_epochs_auto,
+            local=local,
+            cost_usd=report.estimated_cost_usd,
+            exact=report.tokenizer.exact,
+        ),
+        style="bold",
+    )
+    if report.tokenizer.exact:
+        text.append("\nTokens ", style="bold")
+        text.append(f"counted exactly ({report.tokenizer.name})")
     text.append("\nChecked against ", style="bold")
     limit = report.training_context_limit
     text.append(report.model + (f", {limit:,} tokens per example" if limit else ""))
@@ -76,7 +92,9 @@ def summary_text(report: ValidationReport) -> Text:
 
 
 def render_stats(report: ValidationReport) -> RenderableType:
-    return Group(stats_table(report), Text(""), summary_text(report))
+    marker = marker_text(report)
+    parts: list[RenderableType] = [marker, Text("")] if marker is not None else []
+    return Group(*parts, stats_table(report), Text(""), summary_text(report))
 
 
 class StatsPanel(VerticalScroll):
