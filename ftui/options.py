@@ -79,6 +79,13 @@ RANGES: dict[str, _Range] = {
     "n_epochs": _Range(whole=True, low=1, high=50),
     "beta": _Range(whole=False, low=0, high=2),
 }
+# What the review and the job dashboard call each hyperparameter, in the order the options step shows them.
+HYPERPARAMETER_LABELS: dict[str, str] = {
+    "n_epochs": "Epochs",
+    "batch_size": "Batch size",
+    "learning_rate_multiplier": "LR multiplier",
+    "beta": "Beta",
+}
 _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 
 

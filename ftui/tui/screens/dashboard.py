@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, DataTable, ProgressBar, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, ProgressBar, Static, TabbedContent, TabPane
 
 from ftui.catalog import load_catalog
 from ftui.client import Backend
@@ -31,11 +31,12 @@ from ftui.jobs import (
     format_duration,
     normalize_status,
 )
-from ftui.options import JobOptions
+from ftui.options import HYPERPARAMETER_LABELS, JobOptions
 from ftui.tui.base import FtuiScreen, show_text
 from ftui.tui.poller import Poller, Reconnecting
 from ftui.tui.state import WizardState
 from ftui.tui.widgets.charts import MetricChart, accuracy_series, loss_series
+from ftui.tui.widgets.eventlog import EventLog
 from ftui.tui.widgets.jobstatus import format_time, status_text
 
 LEVEL_STYLES: dict[str, tuple[str, str]] = {
@@ -43,16 +44,17 @@ LEVEL_STYLES: dict[str, tuple[str, str]] = {
     "warn": ("!", "yellow"),
     "error": ("✗", "red"),
 }
-HYPERPARAMETER_NAMES = ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")
+# Cells between the longest label of the Details tab and the values.
+DETAILS_GAP = 2
 # While a job trains, checkpoints (one per epoch) are asked for at most this often; always when it ends.
 CHECKPOINT_POLL_SECONDS = 10.0
+# Short enough for 80 columns; the highlighted checkpoint's model name is shown in full under the table.
 CHECKPOINT_COLUMNS = (
     ("step", "Step"),
-    ("model", "Checkpoint model"),
     ("train", "Train loss"),
     ("valid", "Valid loss"),
-    ("full", "Full valid loss"),
-    ("acc", "Full valid acc"),
+    ("full", "Full val. loss"),
+    ("acc", "Full val. acc."),
 )
 
 
@@ -72,32 +74,39 @@ def _setting(value: object) -> str:
 
 
 def details_text(tracker: JobTracker) -> Text:
-    """Settings, files and (when failed) the error, as aligned "name  value" lines."""
+    """Settings, files and (when failed) the error, as "label  value" lines: the labels the wizard's forms use, then
+    two spaces at least."""
     rows: list[tuple[str, str]] = [
         ("Job", tracker.job_id),
         ("Base model", tracker.model or "—"),
         ("Method", tracker.method or "supervised"),
     ]
     hyperparameters = tracker.hyperparameters
-    rows += [(name, _setting(hyperparameters[name])) for name in HYPERPARAMETER_NAMES if name in hyperparameters]
     rows += [
-        ("seed", str(tracker.seed) if tracker.seed is not None else "—"),
-        ("suffix", tracker.suffix or "—"),
+        (label, _setting(hyperparameters[name]))
+        for name, label in HYPERPARAMETER_LABELS.items()
+        if name in hyperparameters
+    ]
+    rows += [
+        ("Seed", str(tracker.seed) if tracker.seed is not None else "—"),
+        ("Suffix", tracker.suffix or "—"),
         ("Fine-tuned model", tracker.fine_tuned_model or "—"),
         ("Training file", tracker.training_file or "—"),
         ("Validation file", tracker.validation_file or "—"),
         ("Result files", ", ".join(tracker.result_files) or "—"),
     ]
+    error = tracker.error or {}
+    problem = [(name.capitalize(), str(error[name])) for name in ("code", "message", "param") if error.get(name)]
+    width = max(len(label) for label, _ in rows + problem) + DETAILS_GAP
     text = Text()
-    for name, value in rows:
-        text.append(f"{name:<18}", style="bold")
+    for label, value in rows:
+        text.append(label.ljust(width), style="bold")
         text.append(f"{value}\n")
-    if tracker.error:
+    if problem:
         text.append("\n✗ Error\n", style="bold red")
-        for name in ("code", "message", "param"):
-            if tracker.error.get(name):
-                text.append(f"{name:<18}", style="bold")
-                text.append(f"{tracker.error[name]}\n")
+        for label, value in problem:
+            text.append(label.ljust(width), style="bold")
+            text.append(f"{value}\n")
     return text
 
 
@@ -220,13 +229,14 @@ by itself. A bell rings when the job ends (turn it off in the settings).
             yield from self._header()
             with TabbedContent(id="dash-tabs"):
                 with TabPane("Charts", id="tab-charts"), Grid(id="dash-charts"):
-                    yield MetricChart("Loss", select=loss_series, id="chart-loss")
-                    yield MetricChart("Token accuracy", select=accuracy_series, y_range=(0.0, 1.0), id="chart-accuracy")
+                    yield MetricChart("Loss", select=loss_series, bounds=(0.0, None), id="chart-loss")
+                    yield MetricChart("Token accuracy", select=accuracy_series, bounds=(0.0, 1.0), id="chart-accuracy")
                 with TabPane("Events", id="tab-events"):
-                    yield RichLog(wrap=True, min_width=20, id="dash-events")
+                    yield EventLog(id="dash-events")
                 with TabPane("Checkpoints", id="tab-checkpoints"):
                     yield Static("No checkpoints yet.", id="dash-checkpoints-state", classes="hint")
                     yield self._checkpoints_table()
+                    yield Static("", id="dash-checkpoint-model")
                 with TabPane("Details", id="tab-details"), VerticalScroll():
                     yield Static("", id="dash-details")
             yield self._actions()
@@ -379,9 +389,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         return "  ".join(parts)
 
     def _show_events(self, events: Sequence[EventLine]) -> None:
-        log = self.query_one("#dash-events", RichLog)
-        for event in events:
-            log.write(event_line(event, self.timezone))
+        self.query_one("#dash-events", EventLog).add(event_line(event, self.timezone) for event in events)
 
     def _show_charts(self) -> None:
         metrics = self.tracker.metrics
@@ -397,7 +405,6 @@ by itself. A bell rings when the job ends (turn it off in the settings).
                 metrics = item.metrics
                 table.add_row(
                     str(item.step_number),
-                    item.fine_tuned_model_checkpoint or "—",
                     _metric(metrics.train_loss),
                     _metric(metrics.valid_loss),
                     _metric(metrics.full_valid_loss),
@@ -406,8 +413,27 @@ by itself. A bell rings when the job ends (turn it off in the settings).
                 )
         count = len(ordered)
         self.query_one("#dash-checkpoints-state", Static).update(
-            f"{count} checkpoint{'s' if count != 1 else ''}, oldest first." if count else "No checkpoints yet."
+            f"{count} checkpoint{'s' if count != 1 else ''}, oldest first; the highlighted one's model is named below."
+            if count
+            else "No checkpoints yet."
         )
+        self._show_checkpoint_model()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "dash-checkpoints":
+            self._show_checkpoint_model()
+
+    def _show_checkpoint_model(self) -> None:
+        """The full model name of the highlighted checkpoint, under the table (too long for a column at 80)."""
+        table: DataTable[str] = self.query_one("#dash-checkpoints", DataTable)
+        shown = self.query_one("#dash-checkpoint-model", Static)
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
+        item = next((c for c in self.checkpoints if (c.id or str(c.step_number)) == key), None)
+        text = Text()
+        if item is not None:
+            text.append(f"Step {item.step_number}: ", style="bold")
+            text.append(item.fine_tuned_model_checkpoint or "no model name")
+        show_text(shown, text)
 
     # -- actions ------------------------------------------------------------------------------------------------
 
@@ -461,7 +487,7 @@ by itself. A bell rings when the job ends (turn it off in the settings).
             return "No fine-tuned model to try."
         if status in TERMINAL:
             return "The job has ended: k clones it." if status != JobStatus.SUCCEEDED else "t tries the model."
-        return "Playground opens once the job succeeds."
+        return "Playground when it succeeds."
 
     def action_cancel_job(self) -> None:
         def answered(confirmed: bool | None) -> None:

@@ -16,11 +16,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Label, ProgressBar, Static
 
-from ftui.catalog import Method, load_catalog
+from ftui.catalog import METHOD_LABELS, load_catalog
 from ftui.client_types import BackendError, ErrorKind
 from ftui.config import provider_of
 from ftui.dataset.validator import FileStats
-from ftui.options import AUTO, JobOptions, generate_seed
+from ftui.options import AUTO, HYPERPARAMETER_LABELS, JobOptions, generate_seed
 from ftui.submit import ROLES, DataChoice, DataErrors, Role, Stage, Submission, SubmitPlan, SubmitStatus
 from ftui.textfmt import format_size, plural
 from ftui.tui.base import Call, FtuiScreen
@@ -33,13 +33,8 @@ if TYPE_CHECKING:
 
     from ftui.tui.app import WizardStep
 
-# In the order the options step shows them.
-HYPERPARAMETER_LABELS = {
-    "n_epochs": "Epochs",
-    "batch_size": "Batch size",
-    "learning_rate_multiplier": "LR multiplier",
-    "beta": "Beta",
-}
+# The width of the summary's labels: its longest, "Validation".
+LABEL_WIDTH = 10
 JOB_FILE_NAME = "job.toml"
 # The data errors a failed submit lists before "and N more".
 ERRORS_SHOWN = 5
@@ -195,8 +190,9 @@ which `ftui jobs create --from job.toml` submits from a script. An existing file
     def _summary_table(self) -> Table:
         wizard = self.wizard
         grid = Table.grid(padding=(0, 1), expand=True)
-        grid.add_column(style="bold", no_wrap=True)
-        grid.add_column(ratio=1)
+        # The labels keep a column of their own, a space clear of the values; a long path folds within its column.
+        grid.add_column(style="bold", no_wrap=True, width=LABEL_WIDTH)
+        grid.add_column(ratio=1, overflow="fold")
         grid.add_column(style="dim", no_wrap=True, justify="right")
         grid.add_row("Backend", self.ftui.profile_label, "F2")
         grid.add_row("Model", self._model_text(), "m edit")
@@ -225,9 +221,7 @@ which `ftui jobs create --from job.toml` submits from a script. An existing file
         return text
 
     def _method_text(self) -> str:
-        return {Method.SUPERVISED: "supervised", Method.DPO: "DPO (preferences)"}.get(
-            self.wizard.method, str(self.wizard.method)
-        )
+        return METHOD_LABELS[self.wizard.method]
 
     def _file_text(self, role: str) -> Text:
         choice: DataChoice | None = getattr(self.wizard, role)
@@ -418,6 +412,8 @@ which `ftui jobs create --from job.toml` submits from a script. An existing file
     def _submit_done(self, job: FineTuningJob) -> None:
         self.submitting = False
         self._submit_call = None
+        # A clone of this job can fall back on these files once the backend no longer has the uploads.
+        self.ftui.uploaded_from.update({file_id: path for (_, path), file_id in self.submission.uploaded.items()})
         self._set_status(f"✓ Job {job.id} created")
         self.ftui.show_submitted_job(job.id)
 
