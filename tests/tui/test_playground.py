@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Input, TextArea
 
 from ftui.client import Backend
 from ftui.config import Settings
@@ -62,11 +62,11 @@ def test_both_models_stream_an_answer_to_the_same_prompt(app: FtuiApp, tmp_path:
             screen = PlaygroundScreen(model, TINY, training_path=sample_files()[0])
             app.push_screen(screen)
             deadline = time.monotonic() + 120
-            while not (screen.ready and screen.query_one("#play-system", Input).value):
+            while not (screen.ready and screen.system_text):
                 assert screen.deploy_error is None, screen.deploy_error
                 assert time.monotonic() < deadline, "the model did not load"
                 await pilot.pause(0.2)
-            assert screen.query_one("#play-system", Input).value == first_system_prompt(sample_files()[0])
+            assert screen.system_text == first_system_prompt(sample_files()[0])
             prompt = screen.query_one("#play-prompt", Input)
             assert screen.focused is prompt  # keys go there (its Focus event may still be on its way)
             await pilot.press(*"Where is my parcel?")
@@ -87,5 +87,40 @@ def test_both_models_stream_an_answer_to_the_same_prompt(app: FtuiApp, tmp_path:
             await pilot.press("ctrl+l")
             await pilot.pause()
             assert tuned.history == [] and base.history == []
+
+    asyncio.run(scenario())
+
+
+def test_a_long_system_prompt_wraps_between_words_and_scrolls(app: FtuiApp) -> None:
+    """The sample's system prompt is 700 characters: at 80 columns it wraps over lines that end between words, and
+    scrolls to its last word; nothing is cut off at the right edge."""
+    prompt = first_system_prompt(sample_files()[0])
+    assert prompt is not None
+    words = set(prompt.split())
+
+    def visible_lines(screen: PlaygroundScreen) -> list[str]:
+        box = screen.query_one("#play-system", TextArea)
+        region = box.scrollable_content_region
+        lines = [strip.text for strip in screen._compositor.render_strips()]
+        return [lines[y][region.x : region.right].strip() for y in range(region.y, region.bottom)]
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            # A model the engine does not have: it cannot load, and the system prompt is filled all the same.
+            screen = PlaygroundScreen("ft:none:missing", TINY, training_path=sample_files()[0])
+            await app.push_screen(screen)
+            deadline = time.monotonic() + 60
+            while not screen.system_text:
+                assert time.monotonic() < deadline, "the system prompt was not read"
+                await pilot.pause(0.1)
+            await pilot.pause(0.3)
+            shown = visible_lines(screen)
+            assert len(shown) >= 3, shown
+            for line in shown:
+                assert line and all(word in words for word in line.split()), f"cut: {line!r}"
+            box = screen.query_one("#play-system", TextArea)
+            box.scroll_end(animate=False, immediate=True)
+            await pilot.pause(0.2)
+            assert visible_lines(screen)[-1].endswith(prompt.split()[-1])
 
     asyncio.run(scenario())

@@ -10,7 +10,7 @@ import orjson
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static, TextArea
 
 from ftui.client import Backend, BackendError, ErrorKind
 from ftui.tui.base import Call, FtuiScreen
@@ -59,7 +59,8 @@ Try a fine-tuned model: each prompt goes to the fine-tuned model (left) and to t
 from (right), so you can see what training changed. Answers stream in as they are generated.
 
 - **System prompt**: the instructions sent before the conversation. It starts as the training data's first system
-  message, because the model learned to answer under it; change it to see how the model copes without it.
+  message, because the model learned to answer under it; change it to see how the model copes without it. A long
+  prompt wraps over a few lines and scrolls; Tab moves on to the prompt box.
 - **Enter** in the prompt box sends it to both models. Each side keeps its own conversation, so follow-up
   questions see that model's earlier answers.
 - **Esc** stops the answers being generated (press it again to go back) · **Ctrl+L** clears both conversations.
@@ -103,8 +104,17 @@ seconds the first time.
                 Static(f"Loading {self.model}…", id="play-state"),
                 Horizontal(
                     Label("System", classes="play-label"),
-                    Input(self.system_prompt or "", placeholder="(no system prompt)", id="play-system"),
+                    # Wrapped between words over a few lines (scrolling beyond them), so a long prompt reads whole.
+                    TextArea(
+                        self.system_prompt or "",
+                        soft_wrap=True,
+                        compact=True,
+                        highlight_cursor_line=False,
+                        placeholder="(no system prompt)",
+                        id="play-system",
+                    ),
                     classes="play-row",
+                    id="play-system-row",
                 ),
                 Horizontal(
                     ChatPane("Fine-tuned", self.model, id="pane-tuned"),
@@ -138,11 +148,14 @@ seconds the first time.
     def _apply_width(self, width: int) -> None:
         self.query_one("#play-panes").set_class(width < NARROW_WIDTH, "narrow")
 
+    @property
+    def system_text(self) -> str:
+        return self.query_one("#play-system", TextArea).text
+
     def _fill_system_prompt(self, prompt: str | None) -> None:
-        box = self.query_one("#play-system", Input)
-        if prompt and not box.value:
-            box.value = prompt
-            box.cursor_position = 0
+        box = self.query_one("#play-system", TextArea)
+        if prompt and not box.text:
+            box.load_text(prompt)
 
     # -- deploy ---------------------------------------------------------------------------------------------
 
@@ -190,8 +203,6 @@ seconds the first time.
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "play-prompt":
             self.send()
-        elif event.input.id == "play-system":
-            self.query_one("#play-prompt", Input).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "play-send":
@@ -212,7 +223,7 @@ seconds the first time.
             self.notify("Wait for the answers, or press Esc to stop them.", severity="warning")
             return
         prompt_box.value = ""
-        system = self.query_one("#play-system", Input).value.strip()
+        system = self.system_text.strip()
         for pane in self.panes:
             pane.add_user(text)
             pane.begin_reply()
