@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from fit import problems
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.screen import Screen
@@ -23,6 +24,7 @@ from ftui.tui.dialogs.filepicker import FilePicker, PathSuggester
 from ftui.tui.screens.data import DataScreen, ValidationBatch, ValidationFinished
 from ftui.tui.widgets.chatview import ChatView, mask_secret, render_example
 from ftui.tui.widgets.findings import FindingsList
+from ftui.tui.widgets.stats import StatsPanel
 
 _BUSY = (WorkerState.PENDING, WorkerState.RUNNING)
 
@@ -340,5 +342,156 @@ def test_batches_of_a_replaced_validation_run_are_dropped(app: FtuiApp) -> None:
         screen.post_message(ValidationBatch(current, [extra], None))
         await pilot.pause()
         assert findings.findings == [*listed, extra]
+
+    run(app, scenario)
+
+
+# -- by keyboard at 80x24: focus follows the work, every pane has a key ----------------------------------------------
+
+
+def screen_lines(app: FtuiApp) -> list[str]:
+    """The terminal's lines as the user sees them."""
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+def test_after_a_pick_focus_is_on_the_findings_and_each_highlight_shows_its_example(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        write_bad_file(Path("bad.jsonl"))
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "bad.jsonl")
+        findings = screen.query_one(FindingsList)
+        assert screen.focused is findings.options
+        assert findings.options.highlighted == 0
+        assert screen.query_one("#data-detail", TabbedContent).active == "tab-example"
+        assert findings.findings[0].where() in text_of(screen, "#chat-header")
+        # Moving down shows the next finding's example, no Enter needed.
+        line_6 = next(i for i, f in enumerate(findings.findings) if f.line == 6)
+        await pilot.press(*["down"] * line_6)
+        await settle(pilot)
+        assert "training, line 6" in text_of(screen, "#chat-header")
+        assert "⟦✗ here⟧" in text_of(screen, "#chat-body")
+
+    run(app, scenario)
+
+
+def test_a_file_without_findings_shows_its_statistics_and_first_example(app: FtuiApp, write_jsonl) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        write_bad_file(Path("bad.jsonl"))
+        write_jsonl(Path("good.jsonl"), varied(60))
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "bad.jsonl")
+        await pilot.press("enter")  # the example pane comes to the front
+        await settle(pilot)
+        await choose_path(pilot, "t", "good.jsonl")
+        assert screen.report is not None and screen.report.findings == []
+        assert screen.query_one("#data-detail", TabbedContent).active == "tab-stats"
+        assert screen.focused is screen.query_one(StatsPanel)
+        await pilot.press("e")
+        assert "first example" in text_of(screen, "#chat-header")
+        assert "Question 0?" in text_of(screen, "#chat-body")
+        assert "Select a finding" not in text_of(screen, "#chat-body")
+
+    run(app, scenario)
+
+
+def test_every_pane_has_a_key_and_a_palette_command(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        write_bad_file(Path("bad.jsonl"))
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "bad.jsonl")
+        detail = screen.query_one("#data-detail", TabbedContent)
+        await pilot.press("i")
+        assert detail.active == "tab-stats" and screen.focused is screen.query_one(StatsPanel)
+        await pilot.press("e")
+        assert detail.active == "tab-example" and screen.focused is screen.query_one(ChatView)
+        await pilot.press("f")
+        assert screen.focused is screen.query_one(FindingsList).options
+        # Each pane's title shows its key; the palette lists each pane.
+        lines = "\n".join(screen_lines(app))
+        assert "Findings f" in lines and "Statistics i" in lines and "Example e" in lines
+        commands = {command.title: command.help for command in app.get_system_commands(screen)}
+        assert {"Findings", "Statistics", "Example"} <= commands.keys()
+        assert "(i)" in commands["Statistics"]
+
+    run(app, scenario)
+
+
+# -- at 80x24 every finding and the summary are said in full --------------------------------------------------------
+
+
+def test_finding_rows_are_said_in_full_at_80x24(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        write_bad_file(Path("bad.jsonl"))
+        await open_data(pilot)
+        await choose_path(pilot, "t", "bad.jsonl")
+        assert [p for p in problems(app) if "findings" in p] == []
+        # The row's label wraps under itself: both its lines are on screen.
+        lines = screen_lines(app)
+        first = next(y for y, line in enumerate(lines) if "line 7    no assistant reply to" in line)
+        assert "learn" in lines[first + 1]
+
+    run(app, scenario)
+
+
+def repeated_kinds(path: Path, write_jsonl) -> Path:
+    """Forty good lines, then 30 duplicates, 5 lines not JSON, 3 e-mail addresses, 2 messages without content."""
+    mail = [
+        {"messages": [CHAT["messages"][0], {"role": "user", "content": f"Mail a{n}@example.com"}, _replies()[0]]}
+        for n in range(3)
+    ]
+    no_content = {"messages": [CHAT["messages"][0], {"role": "user"}, _replies()[0]]}
+    lines = [*varied(40), *[varied(2)[1]] * 30, *["{"] * 5, *mail, no_content, no_content]
+    return write_jsonl(path, lines)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_findings_summary_fits(app: FtuiApp, write_jsonl, size: tuple[int, int]) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        repeated_kinds(Path("kinds.jsonl"), write_jsonl)
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "kinds.jsonl")
+        summary = screen.query_one("#findings-summary", Static)
+        assert summary.content_region.height == summary.virtual_size.height  # nothing cut off below
+        lines = screen_lines(app)
+        # Each count per kind stands whole on one line.
+        for item in (
+            "✗ 7 errors  ! 33 warnings",
+            "not valid JSON 5",
+            "message without content 2",
+            "duplicate example 30",
+            "possible personal data 3",
+        ):
+            assert any(item in line for line in lines), item
+
+    run(app, scenario, size)
+
+
+# -- wording: singular counts, no ✗ beside zero errors, Clean named by its key --------------------------------------
+
+
+def test_counts_of_one_and_the_clean_hint_at_80x24(app: FtuiApp, write_jsonl) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        mail = {
+            "messages": [CHAT["messages"][0], {"role": "user", "content": "Mail jane.doe@example.com"}, _replies()[0]]
+        }
+        write_jsonl(Path("warning.jsonl"), [*varied(60), mail])
+        write_jsonl(Path("error.jsonl"), [*varied(60), "{"])
+        screen = await open_data(pilot)
+        await choose_path(pilot, "t", "warning.jsonl")
+        assert screen.report is not None and (screen.report.errors, screen.report.warnings) == (0, 1)
+        summary = "\n".join(line for line in screen_lines(app) if "warning" in line or "error" in line)
+        assert "! 1 warning " in summary and "warnings" not in summary
+        assert "✗" not in text_of(screen, "#findings-summary") and "0 errors" not in summary
+        assert "1 warning to look at" in text_of(screen, "#status-text")
+        assert "1 warning does not block" in reason_of(screen)
+        header = text_of(screen, "#chat-header")
+        assert "ftui data clean" not in header
+        assert "Clean (c) writes a copy with typed placeholders." in " ".join(header.split())
+
+        await choose_path(pilot, "t", "error.jsonl")
+        assert screen.report is not None and (screen.report.errors, screen.report.warnings) == (1, 0)
+        assert "1 error to fix" in text_of(screen, "#status-text")
+        assert "1 error in the data blocks Continue: fix it," in " ".join(reason_of(screen).split())
+        assert "!" not in text_of(screen, "#findings-summary")
 
     run(app, scenario)

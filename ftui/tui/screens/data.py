@@ -33,6 +33,7 @@ from ftui.dataset.reader import DatasetFileError
 from ftui.dataset.validator import Validation, ValidationReport
 from ftui.fsutil import OutputExistsError
 from ftui.submit import DataChoice
+from ftui.textfmt import plural
 from ftui.tui.base import Call, FtuiScreen
 from ftui.tui.dialogs.filepicker import TRAINING, VALIDATION, FilePicker, display_path, local_choice
 from ftui.tui.widgets.chatview import ChatView, render_example
@@ -40,6 +41,8 @@ from ftui.tui.widgets.findings import FindingsList
 from ftui.tui.widgets.stats import StatsPanel
 
 BATCH_SECONDS = 0.05
+CLEAN_ACTION = "Clean (c)"  # how findings that cleaning fixes name it on this screen
+FINDINGS_TITLE = "Findings f"
 WATCH_SECONDS = 1.0
 SPLIT_FRACTION = 0.1
 FixResult = TypeVar("FixResult")
@@ -115,9 +118,13 @@ names, Enter chooses), pick a file already **uploaded** to the backend, or use t
 (Northwind Outfitters support conversations, used where they are, nothing copied).
 
 **Findings.** Each problem is listed by line: `✗` marks an **error** (the service would reject the file, so
-Continue is blocked), `!` a **warning** (worth a look, never blocking). Move through the list to see the example
+Continue is blocked), `!` a **warning** (worth a look, never blocking). Move through the list to see each example
 as a chat on the right, with the problem marked; personal data is shown masked. Lines that are not valid JSON are
-shown raw, with the error position marked `⟦✗ here⟧`.
+shown raw, with the error position marked `⟦✗ here⟧`. Enter moves into the example to scroll it.
+
+**Panes.** `f` the findings, `i` the statistics, `e` the example; each pane's title shows its key. After you
+choose a file, the cursor goes to its findings, or to its statistics when there are none (the example pane then
+shows the file's first example).
 
 **Statistics.** Examples, multi-turn share, system prompts, tokens per example (min, median, 90th percentile,
 max), **trainable tokens** (assistant replies with weight 1: what the model learns from) and **billable tokens**
@@ -135,11 +142,12 @@ the model generalises rather than memorises.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+n", "continue", "Continue", id="data_continue", tooltip="On to the options step"),
         Binding("escape", "back", "Back", id="data_back", tooltip="Back to the model step"),
-        Binding("t", "choose('training')", "Training file", id="data_training", tooltip="Choose the training file"),
+        # The footer has room at 80 columns for these and F1; the other keys are on their buttons and in F1 help.
+        Binding("t", "choose('training')", "Training", id="data_training", tooltip="Choose the training file"),
         Binding(
             "v",
             "choose('validation')",
-            "Validation file",
+            "Validation",
             id="data_validation",
             tooltip="Choose the optional validation file",
         ),
@@ -149,6 +157,7 @@ the model generalises rather than memorises.
             "Split off validation",
             id="data_split",
             tooltip="Write 10% of the training lines to a new validation file",
+            show=False,
         ),
         Binding(
             "c",
@@ -156,8 +165,31 @@ the model generalises rather than memorises.
             "Clean",
             id="data_clean",
             tooltip="Write a copy without error lines and duplicates, personal data masked",
+            show=False,
         ),
-        Binding("x", "clear_validation", "Clear validation", id="data_clear", tooltip="Use no validation file"),
+        Binding(
+            "x", "clear_validation", "Clear validation", id="data_clear", tooltip="Use no validation file", show=False
+        ),
+        # The panes: each title shows its key.
+        Binding(
+            "f", "pane('findings')", "Findings", id="data_findings", tooltip="Move to the list of problems", show=False
+        ),
+        Binding(
+            "i",
+            "pane('stats')",
+            "Statistics",
+            id="data_stats",
+            tooltip="Examples, tokens per example, trainable and billable tokens",
+            show=False,
+        ),
+        Binding(
+            "e",
+            "pane('example')",
+            "Example",
+            id="data_example",
+            tooltip="The highlighted finding's example as a chat, to scroll through",
+            show=False,
+        ),
         Binding("r", "revalidate", "Check again", id="data_revalidate", tooltip="Check the files again", show=False),
     ]
 
@@ -172,6 +204,8 @@ the model generalises rather than memorises.
         self._run: _Run | None = None
         self._run_number = 0
         self._watched: dict[Path, Signature] = {}
+        self._follow = False  # the next report moves focus to its findings (or statistics): the user asked for it
+        self._focus_at_start: Widget | None = None  # ... unless focus moved while the check ran
 
     # -- layout -------------------------------------------------------------------------------------------------------
 
@@ -190,12 +224,12 @@ the model generalises rather than memorises.
                 yield ProgressBar(total=100, show_eta=False, id="status-progress")
             with Horizontal(classes="columns", id="data-columns"):
                 findings = FindingsList(id="findings", classes="pane")
-                findings.border_title = "Findings"
+                findings.border_title = FINDINGS_TITLE
                 yield findings
                 with TabbedContent(id="data-detail", classes="pane", initial="tab-stats"):
-                    with TabPane("Statistics", id="tab-stats"):
+                    with TabPane("Statistics i", id="tab-stats"):
                         yield StatsPanel(id="stats")
-                    with TabPane("Example", id="tab-example"):
+                    with TabPane("Example e", id="tab-example"):
                         yield ChatView(id="chat")
         with Horizontal(classes="actions"):
             yield Static("", classes="reason", id="data-reason")
@@ -207,6 +241,7 @@ the model generalises rather than memorises.
         wizard = self.ftui.wizard
         self.training, self.validation = wizard.training, wizard.validation
         self.query_one("#status-progress").display = False
+        self._follow = self.training is not None
         self.start_validation()
         self.set_timer(WATCH_SECONDS, self._watch_files)
 
@@ -222,6 +257,7 @@ the model generalises rather than memorises.
             self.training = choice[TRAINING]
         if VALIDATION in choice:
             self.validation = choice[VALIDATION]
+        self._follow = True
         self.start_validation()
 
     @on(Button.Pressed, "#choose-training")
@@ -250,6 +286,7 @@ the model generalises rather than memorises.
         """Check the chosen files from the start, cancelling a run in progress."""
         self._stop_run()
         self._run_number += 1
+        self._focus_at_start = self.focused
         self.report = None
         self.load_error = None
         wizard = self.ftui.wizard
@@ -295,6 +332,7 @@ the model generalises rather than memorises.
 
     def _finish_without_check(self, note: str) -> None:
         self.running = False
+        self._follow = False
         self.query_one(FindingsList).reset(note, running=False)
         self.query_one(StatsPanel).show_note(note)
         self._set_status("")
@@ -325,11 +363,18 @@ the model generalises rather than memorises.
         self._run = None
         self.report = report
         self.ftui.wizard.report = report
-        self.query_one(FindingsList).set_report(report)
+        findings = self.query_one(FindingsList)
+        findings.set_report(report)
         self.query_one(StatsPanel).show_report(report)
         self._set_status(self._result_line(report))
         self._show_slots()
         self._refresh_actions()
+        if not findings.findings:
+            self._show_first_example(finished.run)
+        if self._follow:
+            self._follow = False
+            if self.focused is self._focus_at_start:
+                self.action_pane("findings" if findings.findings else "stats")
 
     def _receive_error(self, number: int, message: str) -> None:
         if not self._current(number):
@@ -339,13 +384,13 @@ the model generalises rather than memorises.
         self._finish_without_check(f"✗ {message}")
 
     def _result_line(self, report: ValidationReport) -> str:
-        examples = f"{report.training.examples:,} training examples"
+        examples = plural(report.training.examples, "training example")
         if report.validation is not None:
             examples += f", {report.validation.examples:,} validation"
         if report.errors:
-            return f"✗ {examples}; {report.errors:,} errors to fix."
+            return f"✗ {examples}; {plural(report.errors, 'error')} to fix."
         if report.warnings:
-            return f"✓ {examples}; {report.warnings:,} warnings to look at."
+            return f"✓ {examples}; {plural(report.warnings, 'warning')} to look at."
         return f"✓ {examples}; no problems found."
 
     def action_revalidate(self) -> None:
@@ -370,21 +415,54 @@ the model generalises rather than memorises.
 
     # -- the example of a finding ---------------------------------------------------------------------------------------
 
+    def action_pane(self, pane: str) -> None:
+        """Move to a pane: the findings list, or the statistics or example tab beside it."""
+        if pane == "findings":
+            findings = self.query_one(FindingsList)
+            findings.focus_rows()
+            if findings.findings:  # the highlighted finding's example beside the list
+                self.query_one("#data-detail", TabbedContent).active = "tab-example"
+            return
+        self.query_one("#data-detail", TabbedContent).active = f"tab-{pane}"
+        target = self.query_one(StatsPanel) if pane == "stats" else self.query_one(ChatView)
+        target.focus()
+
     @on(FindingsList.Highlighted)
     def _finding_highlighted(self, event: FindingsList.Highlighted) -> None:
+        if self.query_one(FindingsList).options.has_focus:  # moving through the list previews each example
+            self.query_one("#data-detail", TabbedContent).active = "tab-example"
         self._show_example(event.finding)
 
     @on(FindingsList.Chosen)
     def _finding_chosen(self, event: FindingsList.Chosen) -> None:
-        self.query_one("#data-detail", TabbedContent).active = "tab-example"
         self._show_example(event.finding)
+        self.action_pane("example")
+
+    def _show_first_example(self, number: int) -> None:
+        """A file without findings: its first example, so the example pane shows what the data looks like."""
+        training = self.training
+        path = training.path if training is not None else None
+        if path is None:
+            return
+
+        def load(call: Call[None]) -> Text | str:
+            try:
+                return render_example(read_example(path, 1), None)
+            except DatasetFileError as exc:
+                return f"The example cannot be read now: {exc}"
+
+        def loaded(example: Text | str) -> None:
+            if self._current(number):
+                self.query_one(ChatView).show_example("No problems found. The training file's first example:", example)
+
+        self.call_in_thread(load, done=loaded, group="example", exclusive=True)
 
     def _show_example(self, finding: Finding) -> None:
         choice = self.validation if finding.file is DataFile.VALIDATION else self.training
         path = choice.path if choice is not None else None
         chat = self.query_one(ChatView)
         if finding.line is None or path is None:
-            chat.show_finding(finding, None)
+            chat.show_finding(finding, None, clean_action=CLEAN_ACTION)
             return
 
         def load(call: Call[None]) -> Text | str:
@@ -399,7 +477,7 @@ the model generalises rather than memorises.
 
     def _example_loaded(self, finding: Finding, example: Text | str) -> None:
         if self.query_one(FindingsList).selected == finding:
-            self.query_one(ChatView).show_finding(finding, example)
+            self.query_one(ChatView).show_finding(finding, example, clean_action=CLEAN_ACTION)
 
     # -- fixes ----------------------------------------------------------------------------------------------------------
 
@@ -423,6 +501,7 @@ the model generalises rather than memorises.
         self.training = local_choice(result.training_path)
         self.validation = local_choice(result.validation_path)
         self.notify(result.summary(), title="Split written", timeout=10)
+        self._follow = True
         self.start_validation()
 
     def action_clean(self) -> None:
@@ -439,6 +518,7 @@ the model generalises rather than memorises.
     def _after_clean(self, result: CleanResult) -> None:
         self.training = local_choice(result.output)
         self.notify(result.summary(), title="Cleaned copy written", timeout=10)
+        self._follow = True
         self.start_validation()
 
     def _run_fix(self, name: str, job: Callable[[], FixResult], done: Callable[[FixResult], None]) -> None:
@@ -494,7 +574,9 @@ the model generalises rather than memorises.
             return "Checking the data… Continue opens when the check ends."
         if self.report is not None and self.report.errors:
             where = "the validation file" if self._errors_only_in_validation() else "the data"
-            return f"✗ {self.report.errors:,} errors in {where} block Continue: fix them, or Clean (c)."
+            errors = self.report.errors
+            verb, them = ("blocks", "it") if errors == 1 else ("block", "them")
+            return f"✗ {plural(errors, 'error')} in {where} {verb} Continue: fix {them}, or {CLEAN_ACTION}."
         return None
 
     def _errors_only_in_validation(self) -> bool:
@@ -563,7 +645,10 @@ the model generalises rather than memorises.
             label.set_class(True, "blocked")
         else:
             warnings = self.report.warnings if self.report else 0
-            label.update(f"✓ Ready. {warnings:,} warnings do not block." if warnings else "✓ Ready to continue.")
+            does = "does" if warnings == 1 else "do"
+            label.update(
+                f"✓ Ready. {plural(warnings, 'warning')} {does} not block." if warnings else "✓ Ready to continue."
+            )
             label.set_class(False, "blocked")
         self.query_one("#data-continue-button", Button).disabled = reason is not None
         local_training = self.training is not None and self.training.path is not None

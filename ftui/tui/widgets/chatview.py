@@ -18,6 +18,7 @@ from ftui.dataset.examples import Turn, example_turns
 from ftui.dataset.findings import Finding, Severity
 from ftui.dataset.line_rules import content_text
 from ftui.dataset.sensitive import SensitiveSpan, find_sensitive, line_may_contain_sensitive
+from ftui.textfmt import plural
 
 MAX_MESSAGE_CHARS = 1500
 RAW_WINDOW_CHARS = 160
@@ -107,7 +108,7 @@ def _render_turn(turn: Turn, finding: Finding | None, scan: bool) -> Text:
     if isinstance(content, list):
         other = sum(1 for part in content if not (isinstance(part, dict) and part.get("type") == "text"))
         if other:
-            out.append(f"\n(+{other} non-text part{'s' if other > 1 else ''})", style="dim")
+            out.append(f"\n(+{plural(other, 'non-text part')})", style="dim")
     out.append_text(_tool_calls(message))
     return out
 
@@ -169,15 +170,16 @@ def render_example(raw: bytes | None, finding: Finding | None) -> Text:
     return out
 
 
-def finding_header(finding: Finding) -> Text:
+def finding_header(finding: Finding, clean_action: str) -> Text:
+    """'✗ error · training, line 7', then the finding's message; ``clean_action`` names cleaning where it helps."""
     header = Text(f"{SYMBOLS[finding.severity]} {finding.severity.value}", style="bold")
     header.append(f" · {finding.where()}\n", style="bold")
-    header.append(finding.message)
+    header.append(finding.text(clean_action))
     return header
 
 
 class ChatView(VerticalScroll):
-    """Shows one finding: its message, then its example as a chat."""
+    """Shows one finding (its message, then its example as a chat), or an example with a note above it."""
 
     DEFAULT_CSS = """
     ChatView { height: 1fr; }
@@ -193,8 +195,14 @@ class ChatView(VerticalScroll):
         self.query_one("#chat-body", Static).update(note)
         self.scroll_home(animate=False)
 
-    def show_finding(self, finding: Finding, example: Text | str | None) -> None:
-        self.query_one("#chat-header", Static).update(finding_header(finding))
+    def show_example(self, note: str, example: Text | str) -> None:
+        self.query_one("#chat-header", Static).update(Text(note, style="italic"))
+        self.query_one("#chat-body", Static).update(example)
+        self.scroll_home(animate=False)
+
+    def show_finding(self, finding: Finding, example: Text | str | None, *, clean_action: str) -> None:
+        """``clean_action`` is how this screen names cleaning ("Clean (c)"), for the findings that cleaning fixes."""
+        self.query_one("#chat-header", Static).update(finding_header(finding, clean_action))
         if example is None:
             example = "This finding is about the whole file; there is no single example to show."
         self.query_one("#chat-body", Static).update(example)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Iterable
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
+from textual.css.styles import RulesMap
 from textual.message import Message
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import RenderOptions, Visual
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -19,6 +26,7 @@ from ftui.textfmt import plural
 # Rows kept in the list; the rest are counted in the summary. Keeps a file with many problems responsive.
 MAX_ROWS = 2000
 SYMBOLS = {Severity.ERROR: "✗", Severity.WARNING: "!"}
+WHERE_WIDTH = len("line 9999")  # rows' labels line up up to line 9,999
 
 SHORT_LABELS: dict[Code, str] = {
     Code.INVALID_JSON: "not valid JSON",
@@ -50,28 +58,114 @@ def short_label(finding: Finding) -> str:
     return label
 
 
-def finding_row(finding: Finding, *, name_files: bool) -> Text:
-    """'✗ line 12  no assistant reply to learn'; with two files, 'val' marks the validation file's lines."""
+class HangingRow(Visual):
+    """``head`` on the first line, ``body`` wrapped beside it: every further line is indented by the head's width,
+    so a wrapped finding still reads as one row."""
+
+    def __init__(self, head: Content, body: Content) -> None:
+        self.head = head
+        self.body = body
+        self.indent = head.cell_length
+
+    def __rich__(self) -> Text:
+        """The row on one line, for whatever reads it as text rather than drawing it."""
+        return Text(self.head.plain + self.body.plain)
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        return self.indent + self.body.cell_length
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return self.body.get_height(rules, max(1, width - self.indent))
+
+    def render_strips(self, width: int, height: int | None, style: Style, options: RenderOptions) -> list[Strip]:
+        body = self.body.render_strips(max(1, width - self.indent), height, style, options)
+        head = self.head.render_strips(self.indent, 1, style, options)
+        blank = Strip.blank(self.indent, style.rich_style)
+        return [Strip.join([head[0] if index == 0 and head else blank, line]) for index, line in enumerate(body)]
+
+
+def finding_row(finding: Finding, *, name_files: bool) -> HangingRow:
+    """'✗ line 12  no assistant reply to learn', the label wrapped under itself when the pane is narrow; with two
+    files, 'val' marks the validation file's lines."""
     where = "file" if finding.line is None else f"line {finding.line}"
     if name_files and finding.file is DataFile.VALIDATION:
         where = f"val {where}"
-    row = Text(f"{SYMBOLS[finding.severity]} ", style="bold", no_wrap=True, overflow="ellipsis")
-    row.append(f"{where:<10} ", style="bold" if finding.is_error else "")
-    row.append(short_label(finding))
-    return row
+    width = WHERE_WIDTH + (len("val ") if name_files else 0)
+    head = Content.assemble(
+        (f"{SYMBOLS[finding.severity]} ", "bold"), (f"{where:<{width}} ", "bold" if finding.is_error else "")
+    )
+    return HangingRow(head, Content(short_label(finding)))
 
 
-def counts_text(errors: int, warnings: int, per_code: Counter[str], running: bool) -> Text:
+class Summary(Visual):
+    """A head line, then items packed into lines with separators: a line breaks between two items, never inside one
+    (unless one alone is wider than the pane), then a tail line."""
+
+    SEPARATOR = " · "
+
+    def __init__(self, head: Content, items: list[Content], tail: Content | None = None) -> None:
+        self.head = head
+        self.items = items
+        self.tail = tail
+
+    def text(self, width: int) -> Content:
+        """The whole summary at ``width``, with a newline wherever the items break."""
+        lines: list[list[Content]] = []
+        used = 0
+        for item in self.items:
+            extra = len(self.SEPARATOR) + item.cell_length
+            if lines and used + extra <= width:
+                lines[-1].append(item)
+                used += extra
+            else:
+                lines.append([item])
+                used = item.cell_length
+        parts = [self.head, *(Content(self.SEPARATOR).join(line).stylize("dim") for line in lines)]
+        if self.tail is not None:
+            parts.append(self.tail)
+        return Content("\n").join(parts)
+
+    def __rich__(self) -> Text:
+        """The summary with all the items on one line, for whatever reads it as text rather than drawing it."""
+        return Text(self.text(sys.maxsize).plain)
+
+    def get_optimal_width(self, rules: RulesMap, container_width: int) -> int:
+        return self.text(container_width).get_optimal_width(rules, container_width)
+
+    def get_height(self, rules: RulesMap, width: int) -> int:
+        return self.text(width).get_height(rules, width)
+
+    def render_strips(self, width: int, height: int | None, style: Style, options: RenderOptions) -> list[Strip]:
+        return self.text(width).render_strips(width, height, style, options)
+
+
+# Counts per kind shown above the rows: the most frequent kinds, errors first; the rows list the rest.
+MAX_KINDS_SHOWN = 4
+
+
+def counts_summary(
+    errors: int, warnings: int, per_code: Counter[str], *, running: bool, not_listed: int = 0
+) -> Summary:
+    """'✗ 2 errors  ! 1 warning', then counts per kind when a kind repeats (else each row names its kind already),
+    then how many findings the list leaves out. A symbol only stands beside a count above zero."""
     if not errors and not warnings:
-        return Text("Checking…" if running else "✓ No problems found.", style="bold")
-    head = Text(f"✗ {plural(errors, 'error')}", style="bold")
-    head.append(f"  ! {plural(warnings, 'warning')}", style="bold")
+        return Summary(Content.styled("Checking…" if running else "✓ No problems found.", "bold"), [])
+    parts = []
+    if errors:
+        parts.append(f"✗ {plural(errors, 'error')}")
+    if warnings:
+        parts.append(f"! {plural(warnings, 'warning')}")
+    head = Content.styled("  ".join(parts), "bold")
     if running:
-        head.append("  (so far)", style="italic")
-    ordered = sorted(per_code.items(), key=lambda item: (severity_of(Code(item[0])) is Severity.WARNING, -item[1]))
-    kinds = " · ".join(f"{SHORT_LABELS.get(Code(code), code.replace('_', ' '))} {n:,}" for code, n in ordered)
-    head.append(f"\n{kinds}", style="dim")
-    return head
+        head += Content.styled("  (so far)", "italic")
+    kinds: list[str] = []
+    if max(per_code.values(), default=0) > 1:
+        ordered = sorted(per_code.items(), key=lambda item: (severity_of(Code(item[0])) is Severity.WARNING, -item[1]))
+        kinds = [f"{SHORT_LABELS.get(Code(code), code.replace('_', ' '))} {n:,}" for code, n in ordered]
+        if len(kinds) > MAX_KINDS_SHOWN:
+            kinds = [*kinds[: MAX_KINDS_SHOWN - 1], plural(len(kinds) - MAX_KINDS_SHOWN + 1, "other kind")]
+    tail = Content.styled(f"{not_listed:,} more not listed.", "dim") if not_listed and not running else None
+    return Summary(head, [Content(kind) for kind in kinds], tail)
 
 
 class FindingsList(Vertical):
@@ -79,10 +173,8 @@ class FindingsList(Vertical):
 
     DEFAULT_CSS = """
     FindingsList { height: 1fr; }
-    FindingsList #findings-summary { height: auto; max-height: 3; }
-    FindingsList OptionList, FindingsList OptionList:focus {
-        height: 1fr; border: none; padding: 0; text-wrap: nowrap; text-overflow: ellipsis;
-    }
+    FindingsList #findings-summary { height: auto; }
+    FindingsList OptionList, FindingsList OptionList:focus { height: 1fr; border: none; padding: 0; text-wrap: wrap; }
     """
 
     class Highlighted(Message):
@@ -163,12 +255,22 @@ class FindingsList(Vertical):
         return self.findings[index] if index is not None and index < len(self.findings) else None
 
     def _show_counts(self) -> None:
-        text = counts_text(self.errors, self.warnings, self.per_code, self.running)
-        listed = len(self.findings)
-        total = self.errors + self.warnings
-        if total > listed and not self.running:
-            text.append(f"\n{total - listed:,} more not listed.", style="dim")
-        self.query_one("#findings-summary", Static).update(text)
+        not_listed = self.errors + self.warnings - len(self.findings)
+        summary = counts_summary(self.errors, self.warnings, self.per_code, running=self.running, not_listed=not_listed)
+        self.query_one("#findings-summary", Static).update(summary)
+
+    def focus_rows(self) -> None:
+        """Move focus to the rows, the first one highlighted when none is."""
+        self.options.focus()
+        self._highlight_first()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget is self.options:
+            self._highlight_first()
+
+    def _highlight_first(self) -> None:
+        if self.options.highlighted is None and self.findings:
+            self.options.highlighted = 0
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         event.stop()
