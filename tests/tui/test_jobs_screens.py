@@ -206,8 +206,9 @@ def test_the_dashboard_follows_a_job_to_success(
             assert dashboard.check_action("cancel_job", ()) is None
             assert dashboard.check_action("playground", ()) is True
             await pilot.press("k")
-            await pilot.pause(0.5)
-            assert fast_app.wizard.model == TINY
+            await wait_until(pilot, lambda: fast_app.wizard.model == TINY, 30, "the clone")
+            # The app says what the clone carried.
+            assert any(f"Cloned {job_id}: model {TINY}" in note.message for note in fast_app._notifications)
             assert fast_app.wizard.hyperparameters.n_epochs == 2 and fast_app.wizard.seed == 7
             assert fast_app.wizard.suffix == "support"
             # The clone carries the job's files too, as the uploaded files they are.

@@ -17,9 +17,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, ProgressBar, Static, TabbedContent, TabPane
 
-from ftui.catalog import load_catalog
 from ftui.client import Backend
-from ftui.jobfile import JobFile, JobFileError
 from ftui.jobs import (
     TERMINAL,
     EventLine,
@@ -31,10 +29,9 @@ from ftui.jobs import (
     format_duration,
     normalize_status,
 )
-from ftui.options import HYPERPARAMETER_LABELS, JobOptions
+from ftui.options import HYPERPARAMETER_LABELS
 from ftui.tui.base import FtuiScreen, show_text
 from ftui.tui.poller import Poller, Reconnecting
-from ftui.tui.state import WizardState
 from ftui.tui.widgets.charts import MetricChart, accuracy_series, loss_series
 from ftui.tui.widgets.eventlog import EventLog
 from ftui.tui.widgets.jobstatus import format_time, status_text
@@ -508,16 +505,8 @@ by itself. A bell rings when the job ends (turn it off in the settings).
         self.call_backend(call, done=lambda _: self.poll_now(), group="dashboard-control")
 
     def action_clone(self) -> None:
-        if self.job is None:
-            return
-        try:
-            state = WizardState.from_job_file(JobFile.from_job(self.job))
-        except JobFileError as error:
-            # Settings the wizard cannot take as they are (an unknown method, a missing file): clone what fits.
-            self.notify(str(error), title="Cloned without the job's files", severity="warning")
-            options = JobOptions.from_job(self.job)
-            state = WizardState.from_options(options, load_catalog().get(options.model))
-        self.ftui.start_wizard(state)
+        if self.job is not None:
+            self.ftui.clone_job(self, self.job)  # the app carries the job's files and says what it carried
 
     def action_playground(self) -> None:
         if not self._playground_ready():
