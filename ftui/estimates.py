@@ -131,7 +131,7 @@ def trains_locally(card: ModelCard | None) -> bool:
 def training_price_text(card: ModelCard) -> str:
     """A model card's training price: free for a model only the local engine trains, else the list price."""
     if trains_locally(card):
-        return "free: the local engine trains it on this computer"
+        return "free (local)"
     price = card.training_price_per_1m_tokens
     return "not published" if price is None else f"${price:,.2f} per 1M training tokens"
 

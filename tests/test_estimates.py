@@ -236,10 +236,10 @@ def test_the_first_local_job_counts_the_time_to_prepare_the_model(no_models: Pat
 
 def test_epochs_and_prices_are_said_plainly() -> None:
     assert [epochs_text(1, False), epochs_text(3, True)] == ["1 epoch", "3 epochs, auto"]
-    assert training_price_text(card(SMOLLM2)) == "free: the local engine trains it on this computer"
+    assert training_price_text(card(SMOLLM2)) == "free (local)"
     assert "not published" not in render_card(card(SMOLLM2))  # ftui catalog show
     entry = Entry(SMOLLM2, card(SMOLLM2), None, Availability(Mark.AVAILABLE, "listed by the local engine"))
-    assert "Training price: free: the local engine trains it" in card_text(entry, "Local engine").plain  # the TUI
+    assert "Training price: free (local)" in card_text(entry, "Local engine").plain  # the TUI
     assert training_price_text(card("gpt-4.1-mini")) == "$5.00 per 1M training tokens"
 
 
