@@ -234,8 +234,10 @@ def test_the_first_local_job_counts_the_time_to_prepare_the_model(no_models: Pat
 # --- words --------------------------------------------------------------------------------------------------------
 
 
-def test_epochs_and_prices_are_said_plainly() -> None:
+def test_epochs_and_prices_are_said_plainly(sample_paths: tuple[Path, Path]) -> None:
     assert [epochs_text(1, False), epochs_text(3, True)] == ["1 epoch", "3 epochs, auto"]
+    one_epoch = render_report(validate_to_report(sample_paths[0], model=GPT41_MINI, n_epochs=1))  # ftui validate
+    assert "(1 epoch)" in one_epoch and "epochs" not in one_epoch.splitlines()[-1]
     assert training_price_text(card(SMOLLM2)) == "free (local)"
     assert "not published" not in render_card(card(SMOLLM2))  # ftui catalog show
     entry = Entry(SMOLLM2, card(SMOLLM2), None, Availability(Mark.AVAILABLE, "listed by the local engine"))
