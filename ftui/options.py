@@ -106,26 +106,28 @@ class Hyperparameters(BaseModel):
         return RANGES[info.field_name].check(info.field_name, value)
 
     @classmethod
-    def parse_field(cls, name: str, text: str) -> Auto | int | float:
+    def parse_field(cls, name: str, text: str, label: str | None = None) -> Auto | int | float:
         """The value typed into an input box: blank or "auto" is auto; otherwise a number in range.
 
-        Raises ValueError with a one-line message fit for display.
+        Raises ValueError with a one-line message fit for display, naming the field ``label`` (the form's word for
+        it, "LR multiplier"), or ``name`` where the field goes by its API name (a command-line option).
         """
         spec = RANGES.get(name)
         if spec is None:
             raise ValueError(f"{name} is not a hyperparameter")
+        called = label or name
         cleaned = text.strip()
         if cleaned.lower() in ("", AUTO):
             return AUTO
         if spec.whole:
             if not _WHOLE_NUMBER.fullmatch(cleaned):
-                raise ValueError(spec.message(name))
-            return spec.check(name, int(cleaned))
+                raise ValueError(spec.message(called))
+            return spec.check(called, int(cleaned))
         try:
             number = float(cleaned)
         except ValueError:
-            raise ValueError(spec.message(name)) from None
-        return spec.check(name, number)
+            raise ValueError(spec.message(called)) from None
+        return spec.check(called, number)
 
     def for_method(self, method: Method) -> dict[str, Auto | int | float]:
         """The hyperparameters the method takes (beta is DPO's alone)."""
@@ -135,13 +137,13 @@ class Hyperparameters(BaseModel):
         return values
 
 
-def parse_seed(text: str) -> int | None:
-    """A seed typed into an input box: blank means "generate one at submit"."""
+def parse_seed(text: str, label: str = "seed") -> int | None:
+    """A seed typed into an input box: blank means "generate one at submit". The message names it ``label``."""
     cleaned = text.strip()
     if not cleaned:
         return None
     if not _WHOLE_NUMBER.fullmatch(cleaned) or not 0 <= int(cleaned) <= SEED_MAX:
-        raise ValueError(f"seed must be a whole number from 0 to {SEED_MAX}, or blank for a random one")
+        raise ValueError(f"{label} must be a whole number from 0 to {SEED_MAX}, or blank for a random one")
     return int(cleaned)
 
 

@@ -165,6 +165,18 @@ def test_parse_field_rejects_with_one_line(name: str, text: str, message: str):
     assert str(caught.value) == message
 
 
+def test_a_field_is_named_as_the_form_names_it():
+    """The options screen passes its labels: its messages never show the API's names."""
+    with pytest.raises(ValueError) as caught:
+        Hyperparameters.parse_field("learning_rate_multiplier", "abc", "LR multiplier")
+    assert str(caught.value) == "LR multiplier must be a number above 0 and at most 10"
+    with pytest.raises(ValueError) as caught:
+        Hyperparameters.parse_field("n_epochs", "0", "Epochs")
+    assert str(caught.value) == "Epochs must be a whole number from 1 to 50"
+    with pytest.raises(ValueError, match=r"^Seed must be a whole number from 0"):
+        parse_seed("-1", "Seed")
+
+
 @given(name=st.sampled_from(sorted(RANGES)), text=st.text(max_size=12))
 def test_parse_field_gives_a_valid_value_or_a_one_line_message(name: str, text: str):
     try:

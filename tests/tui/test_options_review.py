@@ -90,9 +90,9 @@ def test_invalid_values_show_messages_and_block_continue(app: FtuiApp) -> None:
         assert isinstance(screen, OptionsScreen)
 
         await type_into(pilot, "n_epochs", "0")
-        assert "n_epochs must be a whole number from 1 to 50" in text_of(screen.query_one("#message-n_epochs", Static))
+        assert "Epochs must be a whole number from 1 to 50" in text_of(screen.query_one("#message-n_epochs", Static))
         assert screen.query_one("#options-continue", Button).disabled
-        assert "Fix Epochs" in text_of(screen.query_one("#options-reason", Static))
+        assert "✗ Epochs must be a whole number" in text_of(screen.query_one("#options-reason", Static))
         await pilot.press("ctrl+n")
         assert app.screen is screen, "Continue is blocked while a field is invalid"
 
@@ -106,11 +106,11 @@ def test_invalid_values_show_messages_and_block_continue(app: FtuiApp) -> None:
 
         await type_into(pilot, "suffix", "support-v1")
         await type_into(pilot, "seed", "-3")
-        assert "seed must be a whole number" in text_of(screen.query_one("#message-seed", Static))
+        assert "Seed must be a whole number" in text_of(screen.query_one("#message-seed", Static))
         await type_into(pilot, "seed", "42")
 
         await type_into(pilot, "learning_rate_multiplier", "abc")
-        assert "learning_rate_multiplier must be a number" in text_of(
+        assert "LR multiplier must be a number" in text_of(
             screen.query_one("#message-learning_rate_multiplier", Static)
         )
         await type_into(pilot, "learning_rate_multiplier", "0.5")
@@ -134,6 +134,42 @@ def test_invalid_values_show_messages_and_block_continue(app: FtuiApp) -> None:
         assert app.screen.query_one("#input-n_epochs", Input).value == "2"
 
     run(app, scenario)
+
+
+def test_a_wrong_value_is_explained_in_view_in_the_forms_words(app: FtuiApp) -> None:
+    """At 80×24 the LR multiplier's box is at the bottom of its pane: what is wrong with "abc" is on screen as soon
+    as it is typed, beside the buttons and under the field, and says "LR multiplier", never the API's name."""
+
+    def on_screen(screen: OptionsScreen) -> str:
+        return "\n".join(strip.text for strip in screen._compositor.render_strips())
+
+    async def scenario(pilot: Pilot) -> None:
+        app.wizard = wizard_with_sample()
+        await app.push_screen(OptionsScreen())
+        screen = app.screen
+        assert isinstance(screen, OptionsScreen)
+        await pilot.pause()
+        box = screen.query_one("#input-learning_rate_multiplier", Input)
+        for _ in range(6):  # Tab to the LR multiplier's box, as a user does
+            if app.focused is box:
+                break
+            await pilot.press("tab")
+        assert app.focused is box
+        await pilot.press(*"abc")
+        await pilot.pause(0.3)
+        shown = on_screen(screen)
+        reason = text_of(screen.query_one("#options-reason", Static))
+        assert "LR multiplier must be a number above 0 and at most 10" in reason
+        assert "learning_rate_multiplier" not in shown and "n_epochs" not in shown
+        message = screen.query_one("#message-learning_rate_multiplier", Static)
+        fields = screen.query_one("#options-fields")
+        assert fields.scrollable_content_region.contains_region(message.region), "the field's message is in view"
+        # Two wrong fields: the first is explained, the other named.
+        await type_into(pilot, "n_epochs", "0")
+        reason = text_of(screen.query_one("#options-reason", Static))
+        assert "Epochs must be a whole number from 1 to 50; fix LR multiplier too" in " ".join(reason.split())
+
+    run(app, scenario, size=(80, 24))
 
 
 def test_valid_values_update_the_estimate(app: FtuiApp) -> None:
@@ -188,7 +224,7 @@ def test_dpo_shows_beta_and_a_cloud_backend_has_its_own_suffix_limit(app: FtuiAp
         assert screen.query_one("#row-beta").display
 
         await type_into(pilot, "beta", "3")
-        assert "beta must be a number above 0 and at most 2" in text_of(screen.query_one("#message-beta", Static))
+        assert "Beta (DPO) must be a number above 0 and at most 2" in text_of(screen.query_one("#message-beta", Static))
         assert screen.check_action("continue", ()) is None, "the footer dims Continue"
         await type_into(pilot, "beta", "0.1")
         assert screen.check_action("continue", ())
@@ -216,6 +252,31 @@ def test_uploaded_training_file_has_no_estimate(app: FtuiApp) -> None:
 
 
 # -- review and submit -------------------------------------------------------------------------------------------
+
+
+def test_review_labels_keep_their_column_and_the_method_reads_as_elsewhere(app: FtuiApp) -> None:
+    async def scenario(pilot: Pilot) -> None:
+        folder = Path("data") / "a-folder-with-a-rather-long-name" / "and-another-one-under-it"
+        training, validation = copy_sample(folder)
+        app.wizard = WizardState(
+            model=MODEL, training=DataChoice.local(training), validation=DataChoice.local(validation)
+        )
+        await app.push_screen(ReviewScreen())
+        await pilot.pause()
+        table = app.screen.query_one("#review-table", Static)
+        region = table.content_region
+        lines = [strip.text for strip in app.screen._compositor.render_strips()]
+        rows = [lines[y][region.x : region.right] for y in range(region.y, region.bottom)]
+        method = next(row for row in rows if row.startswith("Method"))
+        assert method.split() == ["Method", "Supervised", "(SFT)", "o", "edit"]
+        # Every value starts in one column, a space clear of the longest label.
+        starts = {len(row) - len(row[len("Validation") :].lstrip()) for row in rows if row[:1].strip()}
+        assert starts == {len("Validation") + 1}, rows
+        # The long path is there in full, folded within its column.
+        shown = "".join(row[len("Validation") + 1 :].split("d edit")[0].strip() for row in rows)
+        assert str(validation) in shown
+
+    run(app, scenario)
 
 
 def test_review_blocks_submit_until_a_training_file_is_chosen(app: FtuiApp) -> None:
@@ -274,6 +335,13 @@ def test_submit_uploads_creates_the_job_and_opens_its_dashboard(app: FtuiApp) ->
         assert job.method.supervised.hyperparameters.n_epochs == 1
         assert job.validation_file and job.training_file
         assert job.user_provided_suffix == "review-test" or "review-test" in (job.fine_tuned_model or job.id)
+        # A clone of the job can fall back on the local files once the backend no longer has the uploads.
+        assert app.wizard.training is not None and app.wizard.validation is not None
+        assert app.wizard.training.path is not None and app.wizard.validation.path is not None
+        assert app.uploaded_from == {
+            job.training_file: app.wizard.training.path.absolute(),
+            job.validation_file: app.wizard.validation.path.absolute(),
+        }
         await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen), "the job's dashboard")
 
     run(app, scenario)

@@ -88,8 +88,8 @@ class OptionsScreen(FtuiScreen):
     HELP = f"""\
 Set how the fine-tuning job trains. Every hyperparameter may stay **auto**: the backend then picks a value that
 suits your data, which is the right choice for a first run. Type a number to override it; a blank box means auto.
-Each value is checked as you type and a message under the field says what is wrong. `Continue` stays blocked
-until every field is valid.
+Each value is checked as you type; a message under the field and the line beside the buttons say what is wrong.
+`Continue` stays blocked until every field is valid.
 
 The **estimate** on the right is worked out from the data check of step 2: the number of training steps
 (examples ÷ batch size, rounded up, × epochs), the tokens trained on, the cost where the backend has a
@@ -201,6 +201,10 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
         if name in FIELDS:
             self._check_field(name, event.value)
             self._refresh()
+            message = self.query_one(f"#message-{name}", Static)
+            if message.display and event.input.has_focus:
+                # The message under the field being typed in is brought into view with it.
+                self.call_after_refresh(message.scroll_visible, animate=False)
 
     @on(Select.Changed, "#method")
     def _method_changed(self, event: Select.Changed) -> None:
@@ -210,11 +214,12 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
             self._refresh()
 
     def _check_field(self, name: str, text: str) -> None:
+        label = FIELD_SPECS[name].label
         try:
             if name in HYPERPARAMETERS:
-                self.values[name] = Hyperparameters.parse_field(name, text)
+                self.values[name] = Hyperparameters.parse_field(name, text, label)
             elif name == "seed":
-                self.values[name] = parse_seed(text)
+                self.values[name] = parse_seed(text, label)
             else:
                 self.values[name] = text.strip() or None
         except ValueError as exc:
@@ -283,11 +288,14 @@ conversations; DPO from preferred and non-preferred replies (it adds *beta*).
         message.display = bool(text)
 
     def blocked_reason(self) -> str:
-        """Why Continue is unavailable; empty when it is available."""
+        """Why Continue is unavailable, in full (the field's own message may be scrolled out of view); empty when
+        it is available."""
         errors = self.active_errors()
-        labels = [FIELD_SPECS[name].label for name in FIELDS if name in errors]
-        if labels:
-            return f"✗ Fix {', '.join(labels)} to continue"
+        wrong = [name for name in FIELDS if name in errors]
+        if wrong:
+            others = [FIELD_SPECS[name].label for name in wrong[1:]]
+            also = f"; fix {', '.join(others)} too" if others else ""
+            return f"✗ {errors[wrong[0]]}{also}"
         if self.problems:
             return f"✗ {self.problems[0]}"
         return ""

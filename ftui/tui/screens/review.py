@@ -413,7 +413,8 @@ which `ftui jobs create --from job.toml` submits from a script. An existing file
         self.submitting = False
         self._submit_call = None
         # A clone of this job can fall back on these files once the backend no longer has the uploads.
-        self.ftui.uploaded_from.update({file_id: path for (_, path), file_id in self.submission.uploaded.items()})
+        uploaded = self.submission.uploaded.items()
+        self.ftui.uploaded_from.update({file_id: path.absolute() for (_, path), file_id in uploaded})
         self._set_status(f"✓ Job {job.id} created")
         self.ftui.show_submitted_job(job.id)
 
