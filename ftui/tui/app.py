@@ -15,6 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
 from textual.screen import Screen
 
+from ftui.catalog import METHOD_LABELS
 from ftui.config import (
     BACKEND_LABELS,
     BackendKind,
@@ -25,6 +26,7 @@ from ftui.config import (
     load_settings,
     save_settings,
 )
+from ftui.options import HYPERPARAMETER_LABELS
 from ftui.tui.state import WizardState
 
 WizardStep = Literal["model", "data", "options", "review"]
@@ -55,8 +57,6 @@ class Clone:
 
     def describe(self) -> str:
         """What was carried, in the words the wizard's steps use; what was not, and what to do next."""
-        from ftui.catalog import METHOD_LABELS
-        from ftui.tui.screens.options import FIELD_SPECS, HYPERPARAMETERS
         from ftui.tui.screens.review import value_text
 
         state = self.state
@@ -70,7 +70,7 @@ class Clone:
         parts.append(METHOD_LABELS[state.method])
         values = state.hyperparameters.for_method(state.method)
         parts.extend(
-            f"{FIELD_SPECS[name].label} {value_text(values[name])}" for name in HYPERPARAMETERS if name in values
+            f"{label} {value_text(values[name])}" for name, label in HYPERPARAMETER_LABELS.items() if name in values
         )
         parts.append("seed generated at submit" if state.seed is None else f"seed {state.seed}")
         parts.append(f"suffix {state.suffix}" if state.suffix else "no suffix")
