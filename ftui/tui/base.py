@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import BindingType
+from textual.binding import Binding, BindingType
 from textual.events import Callback
 from textual.screen import ModalScreen, Screen
 from textual.visual import VisualType
@@ -273,4 +273,13 @@ class FtuiScreen(ThreadCalls, Screen[Any]):
 
 
 class FtuiModal(ThreadCalls, ModalScreen[ModalResult]):
-    """Base dialog: a modal screen that runs its work off the UI thread the way screens do."""
+    """Base dialog: a modal screen that runs its work off the UI thread the way screens do, with a footer of its
+    own keys (F1 first) under it."""
+
+    # A dialog is modal: the app's own keys do not reach past it, so it binds F1 itself.
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "app.help", "Help", id="dialog.help", tooltip="What this dialog is for, and its keys"),
+    ]
+
+    def on_mount(self) -> None:  # called besides a dialog's own on_mount
+        self.mount(KeysFooter())

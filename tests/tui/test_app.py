@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 from ftui.tui.app import FtuiApp, make_app
 from ftui.tui.screens.catalog import CatalogScreen
@@ -67,7 +67,8 @@ def test_command_palette_lists_the_screen_actions_and_runs_them(app: FtuiApp) ->
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(pilot.app.screen, CatalogScreen)
-        assert pilot.app.focused is not None and pilot.app.focused.id == "task"
+        task = pilot.app.screen.query_one("#task", Select)
+        assert task.expanded and task.has_focus_within  # the task list is open
 
     run(app, scenario)
 

@@ -11,6 +11,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
 
+from ftui.tui.app import FtuiApp
 from ftui.tui.widgets.footer import KeysFooter
 
 
@@ -151,3 +152,36 @@ def test_f1_comes_first_and_keys_that_do_not_fit_are_left_out_whole(tui_env: Pat
     assert len(at_80) < len(built), "the profiles screen has more keys than 80 columns hold"
     # With room for them, every key is back.
     assert sorted(at_200) == sorted(built)
+
+
+def test_help_and_dialogs_show_f1_in_a_footer_of_their_own(app: FtuiApp) -> None:
+    from ftui.tui.dialogs.savejob import SaveJobFile
+    from ftui.tui.screens.help import HelpScreen
+
+    async def scenario() -> dict[str, list[str]]:
+        seen: dict[str, list[str]] = {}
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.5)
+            await pilot.press("f1")
+            await pilot.pause(0.5)
+            assert isinstance(app.screen, HelpScreen)
+            seen["help"] = [key.key for key in shown_keys(app.screen.query_one(Footer))]
+            await pilot.press("f1")
+            await pilot.pause(0.3)
+            assert not isinstance(app.screen, HelpScreen), "F1 closes help"
+            await app.push_screen(SaveJobFile(Path("job.toml")))
+            await pilot.pause(0.5)
+            dialog = app.screen
+            assert isinstance(dialog, SaveJobFile)
+            seen["dialog"] = [key.key for key in shown_keys(dialog.query_one(Footer))]
+            await pilot.press("f1")  # the app's keys stop at a dialog: it binds F1 itself
+            await pilot.pause(0.5)
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            await pilot.pause(0.3)
+            assert app.screen is dialog
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen["help"][0] == "f1"
+    assert seen["dialog"][0] == "f1" and "escape" in seen["dialog"], seen

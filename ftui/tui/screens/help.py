@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from ftui.tui.widgets.footer import KeysFooter
 from ftui.tui.widgets.mdtext import MarkdownText
 
 
@@ -51,7 +52,9 @@ def global_keys(bindings: Iterable[BindingType]) -> str:
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,f1,q", "dismiss", "Close help", id="help.close", tooltip="Back to the screen below"),
+        # F1 opens help and closes it: the footer shows it first, as on every screen.
+        Binding("f1", "dismiss", "Close help", id="help.close", tooltip="Back to the screen below"),
+        Binding("escape,q", "dismiss", "Close help", id="help.close_other", tooltip="Back to the screen below"),
     ]
 
     # Opaque, unlike a dimmed dialog: a translucent backdrop re-renders the whole screen below (a job's charts and
@@ -59,7 +62,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center top; background: $background; }
     HelpScreen > VerticalScroll {
-        width: 100%; max-width: 110; height: 100%; border: round $accent; background: $surface; padding: 0 1;
+        width: 100%; max-width: 110; height: 1fr; border: round $accent; background: $surface; padding: 0 1;
     }
     HelpScreen #help-close { color: $text-muted; dock: bottom; height: 1; }
     """
@@ -81,3 +84,4 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll():
             yield MarkdownText(self.source, id="help-text")
             yield Static("Esc or F1 closes this help.", id="help-close")
+        yield KeysFooter()
