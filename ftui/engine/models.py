@@ -15,16 +15,19 @@ never leaves half a model behind.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -208,29 +211,196 @@ def _smollm2_gguf(progress: Progress | None) -> Iterator[Path]:
         yield downloaded
 
 
-@contextmanager
-def _gguf_tensor_progress(progress: Progress | None) -> Iterator[None]:
-    """Route transformers' per-tensor dequantization bar (printed to stderr) to ``progress`` as fractions."""
+# GGUF value types (the format's numbering) and the bytes of each fixed-size one.
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+_GGUF_SCALAR_BYTES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+
+
+def gguf_metadata_bytes(path: Path) -> int | None:
+    """Where a GGUF file's key-value metadata ends (the tokenizer's vocabulary and merges are most of it), found by
+    walking the lengths alone: milliseconds, where gguf's reader takes seconds over the same bytes. None when the file
+    is not a little-endian GGUF this walk understands."""
+    import mmap
+    import struct
+
     try:
+        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data[:4] != b"GGUF" or struct.unpack_from("<I", data, 4)[0] & 0xFFFF == 0:
+                return None
+            count = struct.unpack_from("<Q", data, 16)[0]
+            offset = 24
+
+            def skip_string(at: int) -> int:
+                return at + 8 + int(struct.unpack_from("<Q", data, at)[0])
+
+            def skip_value(at: int, kind: int) -> int:
+                if kind == _GGUF_STRING:
+                    return skip_string(at)
+                if kind in _GGUF_SCALAR_BYTES:
+                    return at + _GGUF_SCALAR_BYTES[kind]
+                if kind != _GGUF_ARRAY:
+                    raise ValueError(f"unknown GGUF value type {kind}")
+                item, length = struct.unpack_from("<IQ", data, at)
+                at += 12
+                if item in _GGUF_SCALAR_BYTES:
+                    return at + int(_GGUF_SCALAR_BYTES[item] * length)
+                for _ in range(length):
+                    at = skip_value(at, item)
+                return at
+
+            for _ in range(count):
+                offset = skip_string(offset)
+                offset = skip_value(offset + 4, struct.unpack_from("<I", data, offset)[0])
+            return offset
+    except (OSError, ValueError, struct.error):
+        return None
+
+
+class _Decoding:
+    """Counts the values transformers decodes from a GGUF file's settings, and reports every hundredth of them."""
+
+    def __init__(self) -> None:
+        self.stage: str | None = None
+        self.total = self.done = self.next = 0
+
+    def start(self, stage: str, total: int) -> None:
+        self.stage, self.total, self.done, self.next = stage, total, 0, 0
+
+    def stop(self, progress: Progress | None) -> None:
+        if self.stage is not None:
+            _report(progress, self.stage, 1.0)
+        self.stage = None
+
+    def step(self, progress: Progress | None) -> None:
+        if self.stage is None or not self.total:
+            return
+        if self.done >= self.next:
+            _report(progress, self.stage, min(1.0, self.done / self.total))
+            self.next = self.done + max(1, self.total // 100)
+        self.done += 1
+
+
+@contextmanager
+def _gguf_loading(progress: Progress | None) -> Iterator[None]:
+    """While transformers loads a GGUF file: read it once, and say how far each slow part has come.
+
+    transformers parses the whole file three times (for the tokenizer, the config and the weights), decodes its
+    settings three times, and builds gguf's tensor-name table once per module; these took most of the time, with
+    nothing to show. Here the file is parsed once (progress per byte of its metadata, "reading the model file"), its
+    settings are decoded once for the tokenizer and the config (progress per value, "reading the settings") and once
+    more with the weights ("preparing the weights"), the name table is built once per architecture, and the weights
+    report per tensor ("dequantizing").
+    """
+    try:
+        import gguf
         from transformers import modeling_gguf_pytorch_utils as gguf_utils
     except ImportError:
         yield
         return
-    patched: Any = gguf_utils  # its progress bar is replaced while converting
-    original = getattr(patched, "tqdm", None)
+    patched_gguf: Any = gguf  # its reader and name table are replaced while loading
+    patched_utils: Any = gguf_utils  # and transformers' settings decoder and progress bar
+    original_reader, original_names, original_settings, original_value, original_bar = (
+        patched_gguf.GGUFReader,
+        patched_gguf.get_tensor_name_map,
+        patched_utils.load_gguf_checkpoint,
+        patched_utils._gguf_parse_value,
+        getattr(patched_utils, "tqdm", None),
+    )
+    parsed: dict[tuple[str, str], Any] = {}
+    settings: dict[str, Any] = {}
+    decoding = _Decoding()
 
-    def reporting(items: Any, *_args: Any, **_kwargs: Any) -> Iterator[Any]:
+    class ReportingReader(original_reader):  # type: ignore[misc,valid-type]
+        """gguf's reader, reporting how far into the metadata its parse is (it reads item by item)."""
+
+        def __init__(self, path: str, mode: str = "r") -> None:
+            self._total = gguf_metadata_bytes(Path(path)) or 0
+            self._next = 0
+            _report(progress, "reading the model file", 0.0)
+            super().__init__(path, mode)
+            _report(progress, "reading the model file", 1.0)
+
+        def _get_field_parts(self, orig_offs: int, raw_type: int) -> Any:
+            if self._total and orig_offs >= self._next:
+                _report(progress, "reading the model file", min(1.0, orig_offs / self._total))
+                self._next = orig_offs + self._total // 100
+            return super()._get_field_parts(orig_offs, raw_type)
+
+    def reader(path: str, mode: str = "r") -> Any:
+        key = (str(path), mode)
+        if key not in parsed:
+            parsed[key] = ReportingReader(path, mode)
+        return parsed[key]
+
+    def load_checkpoint(path: Any, return_tensors: bool = False, **options: Any) -> Any:
+        """The settings alone (tokenizer, config) are decoded once; callers get copies, as if decoded anew."""
+        values = sum(len(field.data) for field in reader(path).fields.values())
+        if return_tensors or options:
+            decoding.start("preparing the weights", values)
+            return original_settings(path, return_tensors=return_tensors, **options)
+        if str(path) not in settings:
+            decoding.start("reading the settings", values)
+            settings[str(path)] = original_settings(path, return_tensors=False)
+            decoding.stop(progress)
+        return copy.deepcopy(settings[str(path)])
+
+    def parse_value(*args: Any, **kwargs: Any) -> Any:
+        decoding.step(progress)
+        return original_value(*args, **kwargs)
+
+    def tensors(items: Any, *_args: Any, **_kwargs: Any) -> Iterator[Any]:
+        decoding.stop(progress)
         items = list(items)
         for index, item in enumerate(items):
-            if index % 16 == 0:
-                _report(progress, "dequantizing", index / max(1, len(items)))
+            _report(progress, "dequantizing", index / max(1, len(items)))
             yield item
 
-    patched.tqdm = reporting
+    patched_gguf.GGUFReader = reader
+    patched_gguf.get_tensor_name_map = lru_cache(maxsize=None)(original_names)
+    patched_utils.load_gguf_checkpoint = load_checkpoint
+    patched_utils._gguf_parse_value = parse_value
+    patched_utils.tqdm = tensors
     try:
         yield
     finally:
-        patched.tqdm = original
+        patched_gguf.GGUFReader = original_reader
+        patched_gguf.get_tensor_name_map = original_names
+        patched_utils.load_gguf_checkpoint = original_settings
+        patched_utils._gguf_parse_value = original_value
+        patched_utils.tqdm = original_bar
+
+
+class Throttled:
+    """A progress callback that passes a stage's first and last report, and in between one at most every
+    ``interval`` seconds and only when the fraction moved by ``step`` at least: a slow stage reports steadily, a
+    fast one in a few events instead of one per tensor."""
+
+    def __init__(
+        self,
+        progress: Progress,
+        *,
+        interval: float = 1.0,
+        step: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.progress = progress
+        self.interval = interval
+        self.step = step
+        self.clock = clock
+        self._stage: str | None = None
+        self._fraction: float | None = None
+        self._at = 0.0
+
+    def __call__(self, stage: str, fraction: float | None) -> None:
+        now = self.clock()
+        last = self._fraction
+        moved = fraction is None or last is None or fraction - last >= self.step
+        finished = fraction is not None and fraction >= 1.0 and (last is None or last < 1.0)
+        again = fraction is not None and last is not None and fraction < last  # the stage started over
+        if stage == self._stage and not finished and not again and not (moved and now - self._at >= self.interval):
+            return
+        self._stage, self._fraction, self._at = stage, fraction, now
+        self.progress(stage, fraction)
 
 
 def _load_gguf_tokenizer(gguf: Path) -> Any:  # a PreTrainedTokenizerBase
@@ -250,10 +420,13 @@ def smollm2_dir() -> Path:
 
 
 def ensure_smollm2(progress: Progress | None = None) -> Path:
-    """A standard Hugging Face checkpoint of SmolLM2-135M-Instruct, converted from the GGUF on first use."""
+    """A standard Hugging Face checkpoint of SmolLM2-135M-Instruct, converted from the GGUF on first use.
+
+    ``progress`` hears of each stage and, in a slow one, how far it has come, about once a second at most."""
     target = smollm2_dir()
     if _is_ready(target):
         return target
+    progress = Throttled(progress) if progress is not None else None
     with _smollm2_gguf(progress) as gguf, _building(target) as work:
         _convert_gguf(gguf, work, progress)
     _report(progress, "ready", 1.0)
@@ -261,15 +434,16 @@ def ensure_smollm2(progress: Progress | None = None) -> Path:
 
 
 def _convert_gguf(gguf: Path, out: Path, progress: Progress | None) -> None:
+    _report(progress, "loading libraries", None)  # torch and transformers take seconds to import
     import torch
     from transformers import AutoModelForCausalLM
 
     auto_model: Any = AutoModelForCausalLM  # from_config is untyped
-    _report(progress, "loading tokenizer", 0.0)
-    tokenizer = _load_gguf_tokenizer(gguf)
-    _report(progress, "dequantizing", 0.0)
-    with quiet_transformers(), _gguf_tensor_progress(progress):
-        quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    with _gguf_loading(progress):  # the file is read once, with the tokenizer; the weights reuse it
+        tokenizer = _load_gguf_tokenizer(gguf)
+        _report(progress, "loading the model", None)
+        with quiet_transformers():
+            quantized = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     _report(progress, "dequantizing", 1.0)
     # save_pretrained refuses a GGUF-loaded model: copy its weights into a plain model of the same config.
     config = quantized.config

@@ -127,6 +127,143 @@ def test_missing_weights_say_how_to_install_them(engine_home: Path, monkeypatch:
     assert not (engine_home / "nowhere" / SMOLLM2_ID).exists()
 
 
+# -- preparing a GGUF model: steady, throttled progress ------------------------------------------------------------
+
+LLAMA_TENSOR_NAMES = {
+    "input_layernorm": "attn_norm",
+    "post_attention_layernorm": "ffn_norm",
+    "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k",
+    "self_attn.v_proj": "attn_v",
+    "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate",
+    "mlp.up_proj": "ffn_up",
+    "mlp.down_proj": "ffn_down",
+}
+
+
+def write_tiny_gguf(tiny: Path, path: Path, vocab_size: int = 4000) -> Path:
+    """The tiny model as a GGUF file, SmolLM2's layout: llama tensors in F32, a GPT-2 style tokenizer (the first
+    ``vocab_size`` tokens of the tiny model's and the merges among them)."""
+    import gguf
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    tokenizer = orjson.loads((tiny / "tokenizer.json").read_bytes())
+    tokens = [token for token, _ in sorted(tokenizer["model"]["vocab"].items(), key=lambda item: item[1])][:vocab_size]
+    kept = set(tokens)
+    merges = [f"{a} {b}" for a, b in tokenizer["model"]["merges"] if a in kept and b in kept and a + b in kept]
+    special = {added["id"] for added in tokenizer["added_tokens"] if added["special"]}
+    config = orjson.loads((tiny / "config.json").read_bytes())
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(config["max_position_embeddings"])
+    writer.add_embedding_length(config["hidden_size"])
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(config["num_attention_heads"])
+    writer.add_head_count_kv(config["num_key_value_heads"])
+    writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(tokens)
+    writer.add_token_types([3 if index in special else 1 for index in range(len(tokens))])
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    for name, array in load_file(str(tiny / "model.safetensors")).items():
+        array = array.astype(np.float32)
+        if name == "model.embed_tokens.weight":
+            writer.add_tensor("token_embd.weight", np.ascontiguousarray(array[:vocab_size]))
+        elif name == "model.norm.weight":
+            writer.add_tensor("output_norm.weight", array)
+        else:
+            _, _, layer, part = name.removesuffix(".weight").split(".", 3)
+            writer.add_tensor(f"blk.{layer}.{LLAMA_TENSOR_NAMES[part]}.weight", array)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_the_metadata_walk_ends_where_the_reader_does(tiny_dir: Path, tmp_path: Path) -> None:
+    import gguf
+
+    path = write_tiny_gguf(tiny_dir, tmp_path / "tiny.gguf", vocab_size=500)
+    reader = gguf.GGUFReader(str(path))
+    ends = [field.offset + sum(int(part.nbytes) for part in field.parts) for field in reader.fields.values()]
+    assert models.gguf_metadata_bytes(path) == max(ends)
+    (tmp_path / "other").write_bytes(b"not a gguf file at all")
+    assert models.gguf_metadata_bytes(tmp_path / "other") is None
+
+
+def test_converting_a_gguf_reports_every_slow_part_as_it_goes(tiny_dir: Path, tmp_path: Path) -> None:
+    import gguf
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = write_tiny_gguf(tiny_dir, tmp_path / "tiny.gguf")
+    reader = gguf.GGUFReader
+    reports: list[tuple[str, float | None]] = []
+    models._convert_gguf(path, tmp_path / "out", lambda stage, fraction: reports.append((stage, fraction)))
+    assert gguf.GGUFReader is reader, "the reader is gguf's own again"
+    stages = list(dict.fromkeys(stage for stage, _ in reports))
+    assert stages == [
+        "loading libraries",
+        "reading the model file",
+        "reading the settings",
+        "loading the model",
+        "preparing the weights",
+        "dequantizing",
+        "saving",
+    ]
+    # Each slow part reports as it goes (the file per byte, the settings per value, the weights per tensor), from
+    # its start to its end, never backwards; the file is read once.
+    for stage in ("reading the model file", "reading the settings", "preparing the weights", "dequantizing"):
+        fractions = [fraction for name, fraction in reports if name == stage]
+        assert fractions[0] == 0.0 and fractions[-1] == 1.0, stage
+        assert fractions == sorted(fractions) and len(set(fractions)) >= 15, (stage, fractions)
+    assert reports.count(("reading the model file", 0.0)) == 1
+    assert AutoConfig.from_pretrained(str(tmp_path / "out")).vocab_size == 4000
+    assert AutoTokenizer.from_pretrained(str(tmp_path / "out"))("Hello there").input_ids
+
+
+def test_progress_is_throttled_to_about_one_report_a_second() -> None:
+    now = [0.0]
+    heard: list[tuple[str, float | None]] = []
+    throttled = models.Throttled(lambda stage, fraction: heard.append((stage, fraction)), clock=lambda: now[0])
+    throttled("locating weights", None)
+    for index in range(300):  # 300 tensors in 3 seconds
+        now[0] = index / 100
+        throttled("dequantizing", index / 300)
+    throttled("dequantizing", 1.0)
+    throttled("saving", 0.0)
+    assert heard[0] == ("locating weights", None) and heard[1] == ("dequantizing", 0.0)
+    assert [fraction for stage, fraction in heard if stage == "dequantizing"] == [0.0, 1 / 3, 2 / 3, 1.0]
+    assert heard[-1] == ("saving", 0.0) and len(heard) == 6
+    # A stage that hardly moves is heard again only once it moved a few percent; one that starts over, at once.
+    now[0] = 100.0
+    throttled("saving", 0.01)
+    assert len(heard) == 6
+    throttled("saving", 0.06)
+    assert heard[-1] == ("saving", 0.06)
+    throttled("saving", 0.0)
+    assert heard[-1] == ("saving", 0.0) and len(heard) == 8
+
+
+def test_preparing_smollm2_reports_through_the_throttle(engine_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def convert(gguf: Path, out: Path, progress) -> None:
+        for index in range(1000):
+            progress("dequantizing", index / 1000)
+        progress("dequantizing", 1.0)
+
+    monkeypatch.setattr(models, "installed_gguf", lambda: engine_home / "weights.gguf")
+    monkeypatch.setattr(models, "smollm2_dir", lambda: engine_home / "prepared" / SMOLLM2_ID)
+    monkeypatch.setattr(models, "_convert_gguf", convert)
+    heard: list[tuple[str, float | None]] = []
+    models.ensure_smollm2(lambda stage, fraction: heard.append((stage, fraction)))
+    assert heard[0] == ("locating weights", None)
+    assert [fraction for stage, fraction in heard if stage == "dequantizing"] == [0.0, 1.0]
+
+
 def test_ids_aliases_learning_rates_and_context(engine_home: Path) -> None:
     assert canonical_model_id("smollm2-135m-instruct") == SMOLLM2_ID
     assert canonical_model_id(SMOLLM2_ID) == SMOLLM2_ID
