@@ -222,6 +222,8 @@ EDGE_CASES = [
             {"role": "assistant", "content": "Oui, un café crème. ☕"},
         ]
     },
+    # Opens with a reply: chat templates refuse to render the empty conversation before it.
+    {"messages": [{"role": "assistant", "content": "Welcome to Northwind."}, {"role": "user", "content": "Thanks"}]},
 ]
 
 

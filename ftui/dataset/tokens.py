@@ -31,6 +31,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
+from ftui.dataset.chatspans import ReplyDropped, trained_spans
 from ftui.locations import cache_dir, models_dir
 
 # tiktoken's own blob addresses and expected hashes (tiktoken_ext/openai_public.py); the cache key is sha1(url).
@@ -251,10 +252,6 @@ def _message_text(content: object) -> str:
     return ""
 
 
-def _is_trained(message: Mapping[str, Any]) -> bool:
-    return message.get("role") == "assistant" and message.get("weight", 1) != 0
-
-
 class _Tokenizer(Protocol):
     def encode(self, text: str, /, *, add_special_tokens: bool) -> Any: ...
 
@@ -304,7 +301,12 @@ class ChatTemplateCount:
     def __call__(self, messages: Sequence[Mapping[str, Any]]) -> ExampleCount:
         plain = [{"role": str(m.get("role")), "content": _message_text(m.get("content"))} for m in messages]
         full = self.render(plain, generation_prompt=False)
-        spans = self.trained_spans(messages, plain, full)
+        try:
+            spans = trained_spans(
+                lambda shown, prompt: self.render(shown, generation_prompt=prompt), messages, plain, full, self.eos
+            )
+        except ReplyDropped:  # the engine refuses the example: nothing of it is counted
+            return (0, 0)
         offsets: list[tuple[int, int]] = self._tokenizer.encode(full, add_special_tokens=False).offsets
         trained = [
             position
@@ -312,45 +314,6 @@ class ChatTemplateCount:
             if position > 0 and any(first < end and last > start for start, end in spans)
         ]
         return (trained[-1], len(trained)) if trained else (0, 0)
-
-    def trained_spans(
-        self, messages: Sequence[Mapping[str, Any]], plain: list[dict[str, str]], full: str
-    ) -> list[tuple[int, int]]:
-        """Character spans of ``full`` the engine learns from: each trained reply from where the conversation before
-        it ends (with the generation prompt) through its end-of-turn token; found by search in templates that
-        render a conversation's start differently from the whole."""
-        spans = []
-        for index, message in enumerate(messages):
-            if not _is_trained(message):
-                continue
-            before = self.render(plain[:index], generation_prompt=True)
-            through = self.render(plain[: index + 1], generation_prompt=False)
-            if not (full.startswith(through) and through.startswith(before)):
-                return self._spans_by_search(messages, plain, full)
-            eos_at = through.rfind(self.eos) if self.eos else -1
-            end = eos_at + len(self.eos) if self.eos and eos_at >= len(before) else len(through.rstrip())
-            spans.append((len(before), end))
-        return spans
-
-    def _spans_by_search(
-        self, messages: Sequence[Mapping[str, Any]], plain: list[dict[str, str]], full: str
-    ) -> list[tuple[int, int]]:
-        spans = []
-        cursor = 0
-        for message, shown in zip(messages, plain, strict=True):
-            text = shown["content"] if shown["role"] == "assistant" else ""
-            if not text:
-                continue
-            start = full.find(text, cursor)
-            if start < 0:  # the template drops the reply: the engine refuses the example; nothing of it is counted
-                continue
-            end = start + len(text)
-            if self.eos and full.startswith(self.eos, end):
-                end += len(self.eos)
-            cursor = end
-            if _is_trained(message):
-                spans.append((start, end))
-        return spans
 
 
 def _chat_template(folder: Path) -> str | None:

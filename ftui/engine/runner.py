@@ -32,6 +32,7 @@ from ftui.engine.training import (
     train,
 )
 from ftui.estimates import auto_epochs, local_auto_batch_size
+from ftui.textfmt import plural
 
 AUTO_LEARNING_RATE_MULTIPLIER = 0.1
 # Training takes every core; at a lower priority it still gets all the CPU nobody else wants, while the wizard,
@@ -110,7 +111,7 @@ class JobRun:
         base_dir = models.resolve_base_model(self.job.model, progress=self._model_progress)
         learning_rate = models.base_learning_rate(self.job.model) * hyper["learning_rate_multiplier"]
         self.event(
-            f"Training {self.job.model} on {n_examples} examples: {hyper['n_epochs']} epochs, batch size "
+            f"Training {self.job.model} on {plural(n_examples, 'example')}: {plural(hyper['n_epochs'], 'epoch')}, batch size "
             f"{hyper['batch_size']}, learning rate {learning_rate:.2e}, seed {self.job.seed}"
         )
         config = TrainConfig(

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from ftui.dataset.chatspans import ReplyDropped, trained_spans
 from ftui.engine.chat import MessageContentError, message_text, render
 from ftui.engine.training.config import TrainingError
 
@@ -31,58 +32,18 @@ def _normalise(messages: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     return normalised
 
 
-class _PrefixMismatch(Exception):
-    """The chat template renders a conversation's start differently from the conversation (Qwen3-style)."""
-
-
 def _trained_spans(tokenizer: Any, messages: Sequence[dict[str, Any]], full: str) -> list[tuple[int, int]]:
     """Character spans of the rendered conversation to train on: assistant content plus its end-of-turn token."""
     try:
-        return _spans_from_prefixes(tokenizer, messages, full)
-    except _PrefixMismatch:
-        return _spans_by_search(tokenizer, messages, full)
-
-
-def _is_trained(message: dict[str, Any]) -> bool:
-    return message.get("role") == "assistant" and message.get("weight", 1) != 0
-
-
-def _spans_from_prefixes(tokenizer: Any, messages: Sequence[dict[str, Any]], full: str) -> list[tuple[int, int]]:
-    """Render the conversation up to each trained reply: the reply starts after the generation prompt."""
-    plain = _normalise(messages)
-    eos = tokenizer.eos_token or ""
-    spans = []
-    for index, message in enumerate(messages):
-        if not _is_trained(message):
-            continue
-        before = render(tokenizer, plain[:index], generation_prompt=True)
-        through = render(tokenizer, plain[: index + 1], generation_prompt=False)
-        if not (full.startswith(through) and through.startswith(before)):
-            raise _PrefixMismatch
-        end = through.rfind(eos) + len(eos) if eos and through.rfind(eos) >= len(before) else len(through.rstrip())
-        spans.append((len(before), end))
-    return spans
-
-
-def _spans_by_search(tokenizer: Any, messages: Sequence[dict[str, Any]], full: str) -> list[tuple[int, int]]:
-    """Find each assistant reply in the full rendering, in order (templates that rewrite earlier turns)."""
-    eos = tokenizer.eos_token or ""
-    spans = []
-    cursor = 0
-    for message in messages:
-        text = message_text(message.get("content")) if message.get("role") == "assistant" else ""
-        if not text:
-            continue
-        start = full.find(text, cursor)
-        if start < 0:
-            raise TrainingError("the model's chat template drops or rewrites an assistant reply")
-        end = start + len(text)
-        if eos and full.startswith(eos, end):
-            end += len(eos)
-        cursor = end
-        if _is_trained(message):
-            spans.append((start, end))
-    return spans
+        return trained_spans(
+            lambda plain, prompt: render(tokenizer, plain, generation_prompt=prompt),
+            messages,
+            _normalise(messages),
+            full,
+            tokenizer.eos_token or "",
+        )
+    except ReplyDropped as exc:
+        raise TrainingError(str(exc)) from exc
 
 
 def encode_full(tokenizer: Any, messages: Sequence[dict[str, Any]]) -> tuple[list[int], list[int]]:
