@@ -234,7 +234,9 @@ the list recovers by itself once the backend answers again.
     def columns_that_fit(self, width: int) -> tuple[str, ...]:
         """The columns, in order, that fit whole in ``width`` cells with what the table holds now."""
         table = self.query_one(JobsTable)
-        room = width - table.styles.scrollbar_size_vertical  # room for a scroll bar once the list is long
+        room = width
+        if len(self._cells) + 1 > table.size.height:  # the rows and the header: a scroll bar takes room too
+            room -= table.styles.scrollbar_size_vertical
         shown: list[str] = []
         for index, (key, label) in enumerate(COLUMNS):
             cells = [label, *(row[index] for row in self._cells.values())]

@@ -56,18 +56,13 @@ class SetupScreen(FtuiScreen):
     HELP_TITLE = "Backend profiles"
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "save", "Save & use", id="setup_save", tooltip="Save this profile and switch to it"),
-        Binding("ctrl+t", "test", "Test connection", id="setup_test", tooltip="Try the form's settings without saving"),
-        Binding("ctrl+n", "new", "New profile", id="setup_new", tooltip="Start an empty profile form"),
+        # Short descriptions, so that every key fits the footer at 80 columns; the tooltips (F1, palette) say more.
+        Binding("ctrl+s", "save", "Save", id="setup_save", tooltip="Save this profile and switch to it"),
+        Binding("ctrl+t", "test", "Test", id="setup_test", tooltip="Test the connection with the form's settings"),
+        Binding("ctrl+n", "new", "New", id="setup_new", tooltip="Start an empty profile form"),
+        Binding("ctrl+o", "use", "Use", id="setup_use", tooltip="Switch to the profile highlighted on the left"),
         Binding(
-            "ctrl+o", "use", "Use selected", id="setup_use", tooltip="Switch to the profile highlighted on the left"
-        ),
-        Binding(
-            "ctrl+r",
-            "delete",
-            "Delete profile",
-            id="setup_delete",
-            tooltip="Delete the highlighted profile (press twice)",
+            "ctrl+r", "delete", "Delete", id="setup_delete", tooltip="Delete the highlighted profile (press twice)"
         ),
         Binding("escape", "close", "Back", id="setup_back", tooltip="Close the profiles screen"),
     ]
