@@ -152,5 +152,6 @@ def test_notifications_leave_the_buttons_at_the_bottom_clear(app: FtuiApp) -> No
         for toast in toasts:
             assert not toast.region.overlaps(button.region)
             assert toast.region.bottom <= 12, "toasts sit in the top half"
+            assert toast.region.right == 80, "flush with the right edge: no column of the screen below beside it"
 
     run(app, scenario, notifications=True)
