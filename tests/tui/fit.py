@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.text import Text
 from textual.app import App
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, OptionList, RichLog, TextArea
 from textual.widgets._footer import FooterKey
@@ -111,8 +110,6 @@ def _log_lines_wider_than_view(log: RichLog) -> list[str]:
 
 
 def _footer_problems(app: App[object]) -> list[str]:
-    if isinstance(app.screen, ModalScreen):
-        return []  # a dialog sits over its screen, whose footer stays in view
     footers = list(app.screen.query(Footer))
     if not footers:
         return [f"{_name(app.screen)} has no footer"]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fit import problems
 from textual.pilot import Pilot
 from textual.widgets import DataTable, ProgressBar, RichLog, Static, TabbedContent
 
@@ -22,6 +23,7 @@ from ftui.jobs import JobStatus
 from ftui.tui.app import FtuiApp, make_app
 from ftui.tui.screens import dashboard as dashboard_screen
 from ftui.tui.screens.dashboard import ConfirmCancel, DashboardScreen
+from ftui.tui.screens.help import HelpScreen
 from ftui.tui.screens.jobs import JobsScreen, JobsTable
 from ftui.tui.widgets.charts import MetricChart
 
@@ -229,6 +231,11 @@ def test_cancelling_a_running_job_asks_first(fast_app: FtuiApp, tmp_path: Path) 
             await wait_until(pilot, lambda: dashboard.tracker.step is not None, 180, "training steps")
             await pilot.press("c")
             await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmCancel), 10, "the confirmation")
+            assert problems(pilot.app) == [], "the question is said in full, with F1 in its footer"
+            await pilot.press("f1")
+            await wait_until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), 10, "the dialog's help")
+            assert "cannot be resumed" in pilot.app.screen.source
+            await pilot.press("escape")
             await pilot.press("n")
             await pilot.pause(0.5)
             assert pilot.app.screen is dashboard and dashboard.tracker.status is JobStatus.RUNNING

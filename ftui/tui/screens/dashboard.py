@@ -13,7 +13,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, ProgressBar, Static, TabbedContent, TabPane
 
@@ -30,7 +29,7 @@ from ftui.jobs import (
     normalize_status,
 )
 from ftui.options import HYPERPARAMETER_LABELS
-from ftui.tui.base import FtuiScreen, show_text
+from ftui.tui.base import FtuiModal, FtuiScreen, show_text
 from ftui.tui.poller import Poller, Reconnecting
 from ftui.tui.widgets.charts import MetricChart, accuracy_series, loss_series
 from ftui.tui.widgets.eventlog import EventLog
@@ -119,8 +118,15 @@ def _metric(value: float | None) -> str:
     return f"{value:.3f}" if value is not None else "—"
 
 
-class ConfirmCancel(ModalScreen[bool]):
+class ConfirmCancel(FtuiModal[bool]):
     """Asks before cancelling: a cancelled job cannot be resumed."""
+
+    HELP_TITLE = "Cancel the job?"
+    HELP = """\
+A cancelled job stops training for good: it cannot be resumed, and no fine-tuned model is made from it. The
+checkpoints it has saved are kept. To stop for now and go on later, keep it running (n) and pause it from the
+dashboard (p) instead.
+"""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Cancel the job", id="confirm_cancel.yes", tooltip="Stop training for good"),
