@@ -110,15 +110,7 @@ def render_report(report: ValidationReport) -> str:
     lines.append("")
     local = trains_locally(load_catalog().get(report.model))
     lines.append(
-        training_line(
-            report.billable_tokens,
-            report.n_epochs,
-            report.n_epochs_auto,
-            local=local,
-            cost_usd=report.estimated_cost_usd,
-            exact=report.tokenizer.exact,
-        )
-        + ("" if local or report.estimated_cost_usd is None else " at list price")
+        report_training_line(report) + ("" if local or report.estimated_cost_usd is None else " at list price")
     )
     if report.tokenizer.note:
         lines.append(report.tokenizer.note)
@@ -161,3 +153,15 @@ def render_card(card: ModelCard) -> str:
     if card.sources:
         lines += ["", "Sources:", *(f"  {source}" for source in card.sources)]
     return "\n".join(lines)
+
+
+def report_training_line(report: ValidationReport) -> str:
+    """A data check's trained tokens and their cost, as the CLI report and the data step's statistics say them."""
+    return training_line(
+        report.billable_tokens,
+        report.n_epochs,
+        report.n_epochs_auto,
+        local=trains_locally(load_catalog().get(report.model)),
+        cost_usd=report.estimated_cost_usd,
+        exact=report.tokenizer.exact,
+    )

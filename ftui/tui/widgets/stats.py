@@ -11,9 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ftui.catalog import load_catalog
 from ftui.dataset.validator import Distribution, FileStats, ValidationReport
-from ftui.estimates import APPROXIMATE, estimate_marker, training_line, trains_locally
+from ftui.estimates import APPROXIMATE, estimate_marker
+from ftui.report import report_training_line
 from ftui.textfmt import format_number
 
 
@@ -67,19 +67,8 @@ def marker_text(report: ValidationReport) -> Text | None:
 
 
 def summary_text(report: ValidationReport) -> Text:
-    local = trains_locally(load_catalog().get(report.model))
     text = Text()
-    text.append(
-        training_line(
-            report.billable_tokens,
-            report.n_epochs,
-            report.n_epochs_auto,
-            local=local,
-            cost_usd=report.estimated_cost_usd,
-            exact=report.tokenizer.exact,
-        ),
-        style="bold",
-    )
+    text.append(report_training_line(report), style="bold")
     if report.tokenizer.exact:
         text.append("\nTokens ", style="bold")
         text.append(f"counted exactly ({report.tokenizer.name})")
