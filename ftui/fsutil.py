@@ -46,3 +46,15 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+# A file's (modification time, size): enough to notice it changed; None when it cannot be read.
+Signature = tuple[int, int] | None
+
+
+def file_signature(path: Path) -> Signature:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size

@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from ftui.dataset.chatspans import ReplyDropped, trained_spans
+from ftui.fsutil import Signature, file_signature
 from ftui.locations import cache_dir, models_dir
 
 # tiktoken's own blob addresses and expected hashes (tiktoken_ext/openai_public.py); the cache key is sha1(url).
@@ -395,17 +396,8 @@ def _load_local_tokenizer(repository: str) -> TokenCounter:
     )
 
 
-Signature = tuple[int, int] | None
 # Local tokenizers that failed to load, by cache key: the tokenizer file's (mtime, size) when it failed.
 _failed: dict[str, Signature] = {}
-
-
-def _signature(path: Path) -> Signature:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
 
 
 def _cache_key(tokenizer: str) -> str:
@@ -439,7 +431,7 @@ def load_counter(tokenizer: str) -> TokenCounter:
 
 def _local_signature(repository: str) -> Signature:
     try:
-        return _signature(_local_tokenizer_file(repository)[1])
+        return file_signature(_local_tokenizer_file(repository)[1])
     except TokenizerUnavailable:
         return None
 
@@ -458,5 +450,5 @@ def exact_counts_possible(tokenizer: str) -> bool:
         _, path = _local_tokenizer_file(name)
     except TokenizerUnavailable:
         return False
-    signature = _signature(path)
+    signature = file_signature(path)
     return signature is not None and _failed.get(key, False) != signature

@@ -31,7 +31,7 @@ from ftui.dataset.findings import DataFile, Finding, Progress
 from ftui.dataset.fixes import CleanResult, SplitResult, clean_dataset, derived_path, sample_files, split_dataset
 from ftui.dataset.reader import DatasetFileError
 from ftui.dataset.validator import Validation, ValidationReport
-from ftui.fsutil import OutputExistsError
+from ftui.fsutil import OutputExistsError, Signature, file_signature
 from ftui.submit import DataChoice
 from ftui.textfmt import plural
 from ftui.tui.base import Call, FtuiScreen
@@ -46,16 +46,6 @@ FINDINGS_TITLE = "Findings f"
 WATCH_SECONDS = 1.0
 SPLIT_FRACTION = 0.1
 FixResult = TypeVar("FixResult")
-
-Signature = tuple[int, int] | None
-
-
-def file_signature(path: Path) -> Signature:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
 
 
 def free_outputs(source: Path, labels: tuple[str, ...]) -> tuple[Path, ...]:
